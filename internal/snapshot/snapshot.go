@@ -39,6 +39,8 @@ type LinkCounters struct {
 	RxCompressed uint64 `json:"rx_compressed"`
 	TxCompressed uint64 `json:"tx_compressed"`
 	RxNoHandler  uint64 `json:"rx_nohandler"`
+	// RxOtherhostDropped counts frames dropped for a foreign destination MAC.
+	RxOtherhostDropped uint64 `json:"rx_otherhost_dropped"`
 }
 
 // Rate describes one direction's throughput in units per second.
