@@ -1,0 +1,102 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/netmeter/netmeter/internal/snapshot"
+	"github.com/netmeter/netmeter/internal/source/iface"
+)
+
+// Watcher delivers link events until ctx ends (iface.Netlink implements it).
+type Watcher interface {
+	Watch(ctx context.Context, fn func(iface.Event)) error
+}
+
+// Loop polls a source on a wall-clock ticker and emits one Snapshot per tick.
+type Loop struct {
+	Source   iface.Source
+	Interval time.Duration
+	Tracker  *Interfaces
+	Log      *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Poll takes one reading now and returns the resulting Snapshot.
+func (l *Loop) Poll() (snapshot.Snapshot, error) {
+	now := time.Now()
+	if l.Now != nil {
+		now = l.Now()
+	}
+	links, err := l.Source.Links()
+	if err != nil {
+		return snapshot.Snapshot{}, fmt.Errorf("read interfaces: %w", err)
+	}
+	ifs, anomalies := l.Tracker.Observe(now, links)
+	for _, a := range anomalies {
+		l.logger().Warn("interface counter did not simply increase",
+			"interface", a.Interface, "counter", a.Counter, "verdict", a.Verdict.String(),
+			"previous", a.Prev, "current", a.Cur, "counted", a.Counted)
+	}
+	return snapshot.Snapshot{Time: now, Interval: l.Interval, Source: l.Source.Name(), Interfaces: ifs}, nil
+}
+
+func (l *Loop) logger() *slog.Logger {
+	if l.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l.Log
+}
+
+// Run emits a baseline Snapshot at once and one per Interval until ctx ends.
+// Link deletion events (when the source can watch) are folded into the next
+// reading so bytes counted just before an interface vanished are kept. Run
+// returns nil when ctx is cancelled, or the first read error.
+func (l *Loop) Run(ctx context.Context, out chan<- snapshot.Snapshot) error {
+	if l.Interval <= 0 {
+		return fmt.Errorf("interval must be positive, got %v", l.Interval)
+	}
+	events := make(chan iface.Event, 256)
+	if w, ok := l.Source.(Watcher); ok {
+		go func() {
+			err := w.Watch(ctx, func(ev iface.Event) {
+				select {
+				case events <- ev:
+				case <-ctx.Done():
+				}
+			})
+			if err != nil {
+				l.logger().Warn("link events unavailable; deletions are seen at the next poll", "err", err)
+			}
+		}()
+	}
+	tick := time.NewTicker(l.Interval)
+	defer tick.Stop()
+	for {
+		s, err := l.Poll()
+		if err != nil {
+			return err
+		}
+		select {
+		case out <- s:
+		case <-ctx.Done():
+			return nil
+		}
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case ev := <-events:
+				if ev.Deleted {
+					l.Tracker.Deleted(ev.Link)
+				}
+			case <-tick.C:
+				break wait
+			}
+		}
+	}
+}
