@@ -94,9 +94,11 @@ func NewInterfaces(opt Options) *Interfaces {
 // next Observe counts them before the interface is marked gone.
 func (t *Interfaces) Deleted(l iface.Link) {
 	e := t.entries[l.Name]
-	if e == nil || !e.present || (l.Index != 0 && e.link.Index != l.Index) {
+	if e == nil || (l.Index != 0 && e.link.Index != l.Index) {
 		return
 	}
+	// An interface already seen gone by a reading that raced the event
+	// still gets its last bytes: e.kernel holds its last reading.
 	c := l.Counters
 	e.final = &c
 }
@@ -116,8 +118,10 @@ func (t *Interfaces) Observe(now time.Time, links []iface.Link) ([]snapshot.Inte
 			// its final counters, even if it has been re-created since.
 			anomalies = t.account(e, *e.final, elapsed, anomalies)
 			e.final = nil
-			e.present = false
-			e.goneSince = now
+			if e.present {
+				e.present = false
+				e.goneSince = now
+			}
 		}
 	}
 	for _, l := range links {

@@ -88,6 +88,16 @@ func TestTotalsScenarios(t *testing.T) {
 			wantRx: 1900, wantTx: 900, wantPresent: true,
 		},
 		{
+			name: "deletion event arriving after the reading that saw it gone",
+			steps: []step{
+				{links: []iface.Link{link("veth0", 5, 1000, 1000)}},
+				{links: []iface.Link{link("veth0", 5, 1500, 1100)}},
+				{links: nil},
+				{deleted: []iface.Link{link("veth0", 5, 1800, 1300)}},
+			},
+			wantRx: 800, wantTx: 300, wantPresent: false,
+		},
+		{
 			name: "stale deletion event for an older index is ignored",
 			steps: []step{
 				{links: []iface.Link{link("veth0", 6, 1000, 1000)}},

@@ -98,5 +98,21 @@ func (l *Loop) Run(ctx context.Context, out chan<- snapshot.Snapshot) error {
 				break wait
 			}
 		}
+		drainDeletions(events, l.Tracker)
+	}
+}
+
+// drainDeletions applies events already queued, so a deletion that raced the
+// tick is counted in this reading.
+func drainDeletions(events <-chan iface.Event, t *Interfaces) {
+	for {
+		select {
+		case ev := <-events:
+			if ev.Deleted {
+				t.Deleted(ev.Link)
+			}
+		default:
+			return
+		}
 	}
 }
