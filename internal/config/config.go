@@ -1,0 +1,285 @@
+// Package config holds every netmeter option in one table: its command-line
+// flag, its NETMETER_* environment variable, its key in the YAML config file,
+// its default and its documentation. Precedence, lowest first: default,
+// config file, environment, flag. docs/CONFIG.md is generated from the table.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultFile is read when neither --config nor NETMETER_CONFIG names a file.
+const DefaultFile = "/etc/netmeter/netmeter.yaml"
+
+// Config is the effective configuration.
+type Config struct {
+	Interval    time.Duration
+	Netns       string
+	Source      string
+	Interfaces  []string
+	Units       string
+	MaxLinkRate float64
+	LogLevel    string
+	LogFormat   string
+	ConfigFile  string // the file that was read, or ""
+}
+
+// Option describes one setting.
+type Option struct {
+	Flag    string // also the env var (NETMETER_ + upper snake) and YAML key (snake)
+	Kind    string // "duration", "string", "list", "number"
+	Default string
+	Usage   string
+	set     func(c *Config, v string) error
+}
+
+// Env is the option's environment variable.
+func (o Option) Env() string {
+	return "NETMETER_" + strings.ToUpper(strings.ReplaceAll(o.Flag, "-", "_"))
+}
+
+// Key is the option's key in the config file.
+func (o Option) Key() string { return strings.ReplaceAll(o.Flag, "-", "_") }
+
+// Options is the table of every setting.
+var Options = []Option{
+	{Flag: "interval", Kind: "duration", Default: "1s",
+		Usage: "how often counters are read; rates and snapshots are per interval (min 10ms)",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration like 1s or 500ms", v)
+			}
+			if d < 10*time.Millisecond || d > time.Hour {
+				return fmt.Errorf("%v is outside 10ms..1h", d)
+			}
+			c.Interval = d
+			return nil
+		}},
+	{Flag: "netns", Kind: "string", Default: "",
+		Usage: "network namespace to monitor: a name under /run/netns (as ip netns shows) or a path such as /proc/PID/ns/net; empty means netmeter's own",
+		set: func(c *Config, v string) error {
+			if strings.ContainsRune(v, 0) {
+				return fmt.Errorf("contains NUL")
+			}
+			c.Netns = v
+			return nil
+		}},
+	{Flag: "source", Kind: "string", Default: "auto",
+		Usage: "interface counter source: auto (rtnetlink, falling back to /proc/net/dev), netlink, or procfs",
+		set:   choice(func(c *Config) *string { return &c.Source }, "auto", "netlink", "procfs")},
+	{Flag: "interfaces", Kind: "list", Default: "",
+		Usage: "comma-separated interface name patterns to show (shell globs, e.g. eth*,veth*); empty shows all",
+		set: func(c *Config, v string) error {
+			c.Interfaces = nil
+			for _, p := range strings.Split(v, ",") {
+				if p = strings.TrimSpace(p); p == "" {
+					continue
+				}
+				if _, err := path.Match(p, ""); err != nil {
+					return fmt.Errorf("bad pattern %q: %v", p, err)
+				}
+				c.Interfaces = append(c.Interfaces, p)
+			}
+			return nil
+		}},
+	{Flag: "units", Kind: "string", Default: "bytes",
+		Usage: "rate units in tables and the live view: bytes (B/s, KiB/s, …) or bits (bit/s, kbit/s, …)",
+		set:   choice(func(c *Config) *string { return &c.Units }, "bytes", "bits")},
+	{Flag: "max-link-rate", Kind: "number", Default: "200e9",
+		Usage: "highest believable interface rate in bytes/s; a counter jump implying more is discarded as a driver glitch (vnStat's MaxBandwidth)",
+		set: func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f <= 0 {
+				return fmt.Errorf("%q is not a positive number of bytes per second", v)
+			}
+			c.MaxLinkRate = f
+			return nil
+		}},
+	{Flag: "log-level", Kind: "string", Default: "info",
+		Usage: "log level: debug, info, warn or error (logs go to stderr)",
+		set:   choice(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
+	{Flag: "log-format", Kind: "string", Default: "text",
+		Usage: "log format: text or json",
+		set:   choice(func(c *Config) *string { return &c.LogFormat }, "text", "json")},
+}
+
+func choice(field func(*Config) *string, allowed ...string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if !slices.Contains(allowed, v) {
+			return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", "))
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+// Defaults returns the configuration with every default applied.
+func Defaults() Config {
+	var c Config
+	for _, o := range Options {
+		if err := o.set(&c, o.Default); err != nil {
+			panic(fmt.Sprintf("default of %s: %v", o.Flag, err)) // a bug in the table
+		}
+	}
+	return c
+}
+
+// flagValue lets pflag show each option's kind in --help.
+type flagValue struct {
+	kind, val string
+}
+
+func (f *flagValue) String() string     { return f.val }
+func (f *flagValue) Set(v string) error { f.val = v; return nil }
+func (f *flagValue) Type() string       { return f.kind }
+
+// RegisterFlags adds every option, and --config, to flags.
+func RegisterFlags(flags *pflag.FlagSet) {
+	flags.String("config", "", "config file (YAML); default "+DefaultFile+" if it exists [env NETMETER_CONFIG]")
+	for _, o := range Options {
+		flags.Var(&flagValue{kind: o.Kind, val: o.Default}, o.Flag, fmt.Sprintf("%s [env %s]", o.Usage, o.Env()))
+	}
+}
+
+// Error is a configuration error; it names the flag, variable or file key
+// to change.
+type Error struct {
+	Where string // "flag --interval", "env NETMETER_INTERVAL", "/etc/…yaml: key interval (line 3)"
+	Err   error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Where, e.Err) }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Load builds the effective configuration from defaults, the config file,
+// the environment (getenv) and the flags that were set.
+func Load(flags *pflag.FlagSet, getenv func(string) string) (Config, error) {
+	c := Defaults()
+	file, explicit := "", false
+	if f := flags.Lookup("config"); f != nil && f.Changed {
+		file, explicit = f.Value.String(), true
+	} else if v := getenv("NETMETER_CONFIG"); v != "" {
+		file, explicit = v, true
+	} else {
+		file = DefaultFile
+	}
+	data, err := os.ReadFile(file)
+	switch {
+	case err == nil:
+		if err := applyFile(&c, file, data); err != nil {
+			return c, err
+		}
+		c.ConfigFile = file
+	case errors.Is(err, fs.ErrNotExist) && !explicit:
+	default:
+		return c, &Error{Where: "config file " + file, Err: err}
+	}
+	for _, o := range Options {
+		if v, ok := lookupEnv(getenv, o.Env()); ok {
+			if err := o.set(&c, v); err != nil {
+				return c, &Error{Where: "env " + o.Env(), Err: err}
+			}
+		}
+	}
+	for _, o := range Options {
+		if f := flags.Lookup(o.Flag); f != nil && f.Changed {
+			if err := o.set(&c, f.Value.String()); err != nil {
+				return c, &Error{Where: "flag --" + o.Flag, Err: err}
+			}
+		}
+	}
+	return c, nil
+}
+
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+func applyFile(c *Config, file string, data []byte) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return &Error{Where: "config file " + file, Err: fmt.Errorf("not valid YAML: %w", err)}
+	}
+	if len(doc.Content) == 0 {
+		return nil // empty file
+	}
+	m := doc.Content[0]
+	if m.Kind != yaml.MappingNode {
+		return &Error{Where: "config file " + file, Err: fmt.Errorf("line %d: want a mapping of option: value", m.Line)}
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		o, ok := byKey(k.Value)
+		if !ok {
+			return &Error{Where: fmt.Sprintf("config file %s: key %q (line %d)", file, k.Value, k.Line), Err: fmt.Errorf("unknown option; known: %s", knownKeys())}
+		}
+		val := v.Value
+		if v.Kind == yaml.SequenceNode && o.Kind == "list" {
+			parts := make([]string, 0, len(v.Content))
+			for _, e := range v.Content {
+				parts = append(parts, e.Value)
+			}
+			val = strings.Join(parts, ",")
+		} else if v.Kind != yaml.ScalarNode {
+			return &Error{Where: fmt.Sprintf("config file %s: key %q (line %d)", file, k.Value, v.Line), Err: fmt.Errorf("want a single value")}
+		}
+		if err := o.set(c, val); err != nil {
+			return &Error{Where: fmt.Sprintf("config file %s: key %q (line %d)", file, k.Value, v.Line), Err: err}
+		}
+	}
+	return nil
+}
+
+func byKey(k string) (Option, bool) {
+	for _, o := range Options {
+		if o.Key() == k {
+			return o, true
+		}
+	}
+	return Option{}, false
+}
+
+func knownKeys() string {
+	keys := make([]string, len(Options))
+	for i, o := range Options {
+		keys[i] = o.Key()
+	}
+	return strings.Join(keys, ", ")
+}
+
+// Markdown renders the option table for docs/CONFIG.md.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("# netmeter configuration\n\n")
+	b.WriteString("<!-- Generated from internal/config/config.go by `go test ./internal/config -update`. Do not edit. -->\n\n")
+	b.WriteString("Every option can be set three ways. Precedence, lowest first: built-in default, config file,\n")
+	b.WriteString("environment variable, command-line flag.\n\n")
+	fmt.Fprintf(&b, "- **Config file**: YAML, one `key: value` per option; `--config FILE` or `NETMETER_CONFIG` names it, otherwise\n  `%s` is read if it exists. Unknown keys are errors (a typo never goes unnoticed).\n", DefaultFile)
+	b.WriteString("- **Environment**: `NETMETER_<OPTION>`, e.g. `NETMETER_INTERVAL=500ms`.\n")
+	b.WriteString("- **Flags**: `--option value`; they apply to every subcommand.\n\n")
+	b.WriteString("| flag | env | file key | type | default | meaning |\n|---|---|---|---|---|---|\n")
+	for _, o := range Options {
+		def := o.Default
+		if def == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(&b, "| `--%s` | `%s` | `%s` | %s | `%s` | %s |\n", o.Flag, o.Env(), o.Key(), o.Kind, def, strings.ReplaceAll(o.Usage, "|", "\\|"))
+	}
+	b.WriteString("\nExample `/etc/netmeter/netmeter.yaml`:\n\n```yaml\ninterval: 1s\ninterfaces: [eth*, wl*]\nunits: bits\nlog_level: info\n```\n")
+	return b.String()
+}
