@@ -1,0 +1,43 @@
+// Command netmeter is a Linux network traffic monitor: a live terminal view,
+// one-shot tables and JSON, and (in later releases) an agent.
+//
+// This file only wires flags to the internal packages and maps errors to exit
+// codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/netmeter/netmeter/internal/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot().ExecuteContext(ctx)
+	stop()
+	os.Exit(exitCode(err))
+}
+
+// usageError marks errors the user fixes by changing the command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "netmeter:", err)
+	var ue usageError
+	var ce *config.Error
+	if errors.As(err, &ue) || errors.As(err, &ce) {
+		return 2
+	}
+	return 1
+}

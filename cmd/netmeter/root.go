@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/netmeter/netmeter/internal/aggregate"
+	"github.com/netmeter/netmeter/internal/config"
+	"github.com/netmeter/netmeter/internal/nsutil"
+	"github.com/netmeter/netmeter/internal/snapshot"
+	"github.com/netmeter/netmeter/internal/source/iface"
+	"github.com/netmeter/netmeter/internal/tui"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// app carries what every subcommand shares once flags are parsed.
+type app struct {
+	cfg config.Config
+	log *slog.Logger
+}
+
+func newRoot() *cobra.Command {
+	a := &app{}
+	root := &cobra.Command{
+		Use:   "netmeter",
+		Short: "Who uses the network, how well it flows, and what it costs",
+		Long: `netmeter is a Linux network traffic monitor.
+
+Run without a subcommand it opens the live view: every interface with its
+receive and transmit rates (current and 2 s / 10 s / 40 s averages), a graph,
+totals, and errors and drops highlighted when they grow. When standard output
+is not a terminal it prints one 'ifstat' table instead.
+
+Reading interfaces needs no privileges; --netns and the eBPF engine need root.
+Options come from flags, NETMETER_* environment variables and a YAML config
+file (see docs/CONFIG.md).`,
+		Example: `  netmeter                          # live view
+  netmeter ifstat                   # one table, rates over one interval
+  netmeter ifstat --json --watch 2s # JSON Lines every 2 seconds
+  sudo netmeter --netns blue        # a namespace made with 'ip netns add blue'`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(cmd.Flags(), os.Getenv)
+			if err != nil {
+				return err
+			}
+			a.cfg = cfg
+			a.log = newLogger(cfg)
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !term.IsTerminal(int(os.Stdout.Fd())) {
+				return a.ifstat(cmd.Context(), cmd.OutOrStdout(), ifstatOpts{})
+			}
+			return a.live(cmd.Context())
+		},
+	}
+	root.Version = version
+	config.RegisterFlags(root.PersistentFlags())
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newIfstat(a), newVersion(), newConfigCmd(a))
+	return root
+}
+
+func newLogger(cfg config.Config) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	return slog.New(h)
+}
+
+// netnsPath turns --netns into a path: a bare name is under /run/netns.
+func netnsPath(v string) string {
+	if v == "" || strings.ContainsRune(v, '/') {
+		return v
+	}
+	return nsutil.NamedPath(v)
+}
+
+// openLoop opens the interface source chosen by the configuration.
+func (a *app) openLoop() (*aggregate.Loop, func(), error) {
+	nsPath := netnsPath(a.cfg.Netns)
+	inode, err := nsutil.Inode(nsPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--netns %s: %w (list namespaces with 'ip netns list')", a.cfg.Netns, err)
+	}
+	var src iface.Source
+	switch a.cfg.Source {
+	case "procfs":
+		src = iface.NewProcFS(nsPath)
+	case "netlink":
+		nl, err := iface.OpenNetlink(nsPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		src = nl
+	default:
+		var degraded error
+		src, degraded, err = iface.Open(nsPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		if degraded != nil {
+			a.log.Warn("interface attributes unavailable", "component", "iface", "reason", degraded)
+		}
+	}
+	name := a.cfg.Netns
+	if nsPath == "" {
+		name = ""
+	}
+	loop := &aggregate.Loop{
+		Source:   src,
+		Interval: a.cfg.Interval,
+		Tracker: aggregate.NewInterfaces(aggregate.Options{
+			Netns: name, NetnsInode: inode, MaxBytesPerSecond: a.cfg.MaxLinkRate,
+		}),
+		Log: a.log.With("component", "iface"),
+	}
+	return loop, func() { src.Close() }, nil
+}
+
+// filter keeps the interfaces matching the --interfaces patterns.
+func (a *app) filter(s snapshot.Snapshot) snapshot.Snapshot {
+	if len(a.cfg.Interfaces) == 0 {
+		return s
+	}
+	kept := make([]snapshot.Interface, 0, len(s.Interfaces))
+	for _, ifc := range s.Interfaces {
+		for _, p := range a.cfg.Interfaces {
+			if ok, _ := path.Match(p, ifc.Name); ok {
+				kept = append(kept, ifc)
+				break
+			}
+		}
+	}
+	s.Interfaces = kept
+	return s
+}
+
+// snapshots runs the loop and forwards filtered snapshots until ctx ends.
+func (a *app) snapshots(ctx context.Context, loop *aggregate.Loop) (<-chan snapshot.Snapshot, <-chan error) {
+	raw := make(chan snapshot.Snapshot, 1)
+	out := make(chan snapshot.Snapshot, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- loop.Run(ctx, raw)
+		close(raw)
+	}()
+	go func() {
+		defer close(out)
+		for s := range raw {
+			select {
+			case out <- a.filter(s):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, errc
+}
+
+func (a *app) live(ctx context.Context) error {
+	loop, closeSrc, err := a.openLoop()
+	if err != nil {
+		return err
+	}
+	defer closeSrc()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, errc := a.snapshots(ctx, loop)
+	if err := tui.Run(ctx, ch, tui.Options{Bits: a.cfg.Units == "bits"}); err != nil {
+		return err
+	}
+	cancel()
+	return <-errc
+}
+
+func newVersion() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "netmeter", version)
+		},
+	}
+}
+
+func newConfigCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "config",
+		Short: "Print the effective configuration and where each value came from",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := cmd.OutOrStdout()
+			file := a.cfg.ConfigFile
+			if file == "" {
+				file = "(none)"
+			}
+			fmt.Fprintf(w, "# config file: %s\n", file)
+			fmt.Fprintf(w, "interval: %s\nnetns: %q\nsource: %s\ninterfaces: [%s]\nunits: %s\nmax_link_rate: %g\nlog_level: %s\nlog_format: %s\n",
+				a.cfg.Interval, a.cfg.Netns, a.cfg.Source, strings.Join(a.cfg.Interfaces, ", "), a.cfg.Units, a.cfg.MaxLinkRate, a.cfg.LogLevel, a.cfg.LogFormat)
+			return nil
+		},
+	}
+}
