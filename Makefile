@@ -1,0 +1,52 @@
+# netmeter — see README.md. Every target needs only Go, except `generate`
+# (clang 14 + llvm: `make deps-bpf`).
+GO       ?= go
+PKGS     ?= ./...
+BIN      ?= bin/netmeter
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+# Privileged tests fail instead of skipping when run as root.
+ifeq ($(shell id -u),0)
+export NETMETER_REQUIRE_PRIVILEGED ?= 1
+endif
+
+.PHONY: build run test generate deps-bpf lint bench bench-once fuzz vmlinux
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/netmeter
+
+# The live view; needs root for --netns and (later) the eBPF engine.
+run: build
+	./$(BIN) $(ARGS)
+
+test:
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+deps-bpf:
+	@command -v clang >/dev/null && command -v llvm-strip >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev; }
+
+# Regenerate BPF objects and Go bindings (committed; CI checks they are fresh).
+generate: deps-bpf
+	$(GO) generate $(PKGS)
+
+# Refresh bpf/vmlinux.h from the running kernel's BTF.
+vmlinux:
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h
+
+lint:
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+
+# Every benchmark once: proves they run (CI).
+bench-once:
+	$(GO) test -run='^$$' -bench=. -benchtime=1x $(PKGS)
+
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzParseProcNetDev -fuzztime=$(FUZZTIME) ./internal/source/iface
+	$(GO) test -run='^$$' -fuzz=FuzzDelta -fuzztime=$(FUZZTIME) ./internal/counter
