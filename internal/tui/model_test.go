@@ -533,3 +533,11 @@ func TestBars(t *testing.T) {
 		}
 	}
 }
+
+func TestNarrowKeepsRatesOverGraph(t *testing.T) {
+	m := feed(New(nil, Options{}), series(20)...)
+	v := render(t, sized(m, 30, 10), colorprofile.NoTTY)
+	if !strings.Contains(v, "RX/s") || strings.Contains(v, "HISTORY") {
+		t.Errorf("at 30 columns the rate should win over the graph:\n%s", v)
+	}
+}

@@ -208,7 +208,7 @@ func (m Model) columns() []column {
 		{title: "STATE", prio: 50, cell: func(st ifState, _ int) []seg {
 			return []seg{{shortState(st), plain}}
 		}},
-		{title: "RX/s", right: true, prio: 90, cell: func(st ifState, _ int) []seg {
+		{title: "RX/s", right: true, prio: 91, cell: func(st ifState, _ int) []seg {
 			return []seg{{rate(st.cur.RxBytesRate.Current, isGone(st)), styleRx}}
 		}},
 		{title: "TX/s", right: true, prio: 90, cell: func(st ifState, _ int) []seg {
@@ -285,6 +285,7 @@ func (m Model) fitColumns(w int) ([]column, int) {
 	if total() > w {
 		sep = 1
 	}
+	all := len(cols)
 	for total() > w && len(cols) > 1 {
 		low := cols[1].prio
 		for _, c := range cols[1:] {
@@ -298,10 +299,16 @@ func (m Model) fitColumns(w int) ([]column, int) {
 		}
 		cols = kept
 	}
-	if spare := w - total() - sep; spare >= graphMinWidth {
+	// The graph only takes width that no column needs.
+	if spare := w - total() - sep; spare >= graphMinWidth && len(cols) == all {
+		width := min(spare, m.opts.History)
+		title := "HISTORY"
+		if width >= len("HISTORY (RX+TX)") {
+			title = "HISTORY (RX+TX)"
+		}
 		cols = append(cols, column{
-			title: "RX+TX HISTORY",
-			width: min(spare, m.opts.History),
+			title: title,
+			width: width,
 			cell: func(st ifState, width int) []seg {
 				sum := make([]float64, len(st.rx))
 				for i := range st.rx {
