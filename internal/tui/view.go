@@ -51,17 +51,6 @@ const (
 	infoLines   = 5
 )
 
-func (s screen) panelLines() int {
-	if !s.panel {
-		return 0
-	}
-	n := rateLines + 2*s.graphH
-	if s.info {
-		n += infoLines
-	}
-	return n
-}
-
 func (m Model) layout() screen {
 	avail := m.height - chromeLines
 	n := max(len(m.order), 1)
