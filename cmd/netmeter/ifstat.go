@@ -35,7 +35,7 @@ are bytes per second, never rounded.`,
 		Example: `  netmeter ifstat
   netmeter ifstat --watch 2 --interfaces 'eth*'
   netmeter ifstat --json --exact | jq '.interfaces[] | {name, rx: .rx_bytes_per_second.current}'`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if watch != "" {
 				d, err := parseWatch(watch)
