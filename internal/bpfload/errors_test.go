@@ -10,6 +10,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/netmeter/netmeter/internal/testnet"
 )
 
 func fakeState(memlockFinite bool, caps ...Capability) state {
@@ -284,9 +286,7 @@ func TestPrepareReal(t *testing.T) {
 	if err := Prepare(Requirements{Name: "empty"}); err != nil {
 		t.Fatal(err)
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("probing program types needs root")
-	}
+	testnet.RequirePrivileged(t) // probing program types needs root
 	err := Prepare(Requirements{
 		Name:         "real",
 		Capabilities: []Capability{CapBPF, CapNetAdmin},

@@ -1,8 +1,11 @@
 package pktcount
 
 import (
+	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +19,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/netmeter/netmeter/internal/bpfload"
+	"github.com/netmeter/netmeter/internal/testnet"
 )
 
 // The C and Go sides agree on every map and program name, on the counter
@@ -94,7 +98,7 @@ func ipv4UDP(payload int) (frame []byte, ipLen int) {
 // The objects pass the verifier, return 1 (allow) and count skb->len into
 // the right slot, on packets crafted for BPF_PROG_RUN.
 func TestProgramRun(t *testing.T) {
-	requirePrivileged(t)
+	testnet.RequirePrivileged(t)
 	if err := bpfload.Prepare(Requirements); err != nil {
 		t.Fatal(err)
 	}
@@ -139,60 +143,54 @@ func TestProgramRun(t *testing.T) {
 	t.Logf("ingress %+v egress %+v", in, eg)
 }
 
-// pingPongReport is what the udp-pingpong role saw.
-type pingPongReport struct {
-	Sent, Replies     int
-	SentBytes, RecvBy int64
-}
-
-const (
-	envAddr  = "NETMETER_PKTCOUNT_ADDR"
-	envK     = "NETMETER_PKTCOUNT_K"
-	envSize  = "NETMETER_PKTCOUNT_SIZE"
-	envReply = "NETMETER_PKTCOUNT_REPLY"
-)
+const rolePingPong = "pktcount-udp-pingpong"
 
 func init() {
-	// udp-pingpong sends K datagrams of SIZE bytes to ADDR, one at a time,
-	// waiting for each REPLY-byte answer, so nothing is lost to buffers.
-	roles["udp-pingpong"] = func() (any, error) {
-		k, _ := strconv.Atoi(os.Getenv(envK))
-		size, _ := strconv.Atoi(os.Getenv(envSize))
-		replySize, _ := strconv.Atoi(os.Getenv(envReply))
-		conn, err := net.Dial("udp4", os.Getenv(envAddr))
+	// Sends -count datagrams of -size bytes to -addr one at a time, waiting
+	// for each -reply-byte answer, so nothing is lost to socket buffers.
+	// Result: datagrams and payload bytes sent; it fails on a missing reply.
+	testnet.RegisterRole(rolePingPong, func(ctx context.Context, args []string, rep *testnet.Reporter) error {
+		fs := flag.NewFlagSet(rolePingPong, flag.ContinueOnError)
+		addr := fs.String("addr", "", "echo server host:port")
+		count := fs.Int("count", 1, "datagrams to send")
+		size := fs.Int("size", 64, "payload bytes per datagram")
+		reply := fs.Int("reply", 64, "payload bytes per expected reply")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "udp4", *addr)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		defer conn.Close()
-		var rep pingPongReport
-		msg := make([]byte, size)
-		buf := make([]byte, 65536)
-		for range k {
+		rep.Ready("")
+		res := testnet.Result{Proto: "udp", Local: conn.LocalAddr().String(), Remote: *addr}
+		msg, buf := make([]byte, *size), make([]byte, 65536)
+		for i := range *count {
 			n, err := conn.Write(msg)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			rep.Sent++
-			rep.SentBytes += int64(n)
+			res.Datagrams++
+			res.Bytes += int64(n)
 			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-			n, err = conn.Read(buf)
-			if err != nil {
-				return nil, fmt.Errorf("reply %d: %w", rep.Replies+1, err)
+			if n, err = conn.Read(buf); err != nil {
+				return fmt.Errorf("reply %d: %w", i+1, err)
 			}
-			if n != replySize {
-				return nil, fmt.Errorf("reply %d has %d bytes, want %d", rep.Replies+1, n, replySize)
+			if n != *reply {
+				return fmt.Errorf("reply %d has %d bytes, want %d", i+1, n, *reply)
 			}
-			rep.Replies++
-			rep.RecvBy += int64(n)
 		}
-		return rep, nil
-	}
+		rep.Result(res)
+		return nil
+	})
 }
 
 // attachedIDs lists the programs attached directly to the cgroup dir.
-func attachedIDs(t *testing.T, dir *os.File, attach ebpf.AttachType) []ebpf.ProgramID {
+func attachedIDs(t *testing.T, cgroupFD int, attach ebpf.AttachType) []ebpf.ProgramID {
 	t.Helper()
-	res, err := link.QueryPrograms(link.QueryOptions{Target: int(dir.Fd()), Attach: attach})
+	res, err := link.QueryPrograms(link.QueryOptions{Target: cgroupFD, Attach: attach})
 	if err != nil {
 		t.Fatalf("query %s programs: %v", attach, err)
 	}
@@ -220,13 +218,20 @@ func programID(t *testing.T, p *ebpf.Program) ebpf.ProgramID {
 // bytes out and K replies of R bytes in, counted as IP bytes (+20 IPv4,
 // +8 UDP). The receiver outside the cgroup is not counted. Close detaches.
 func TestCountsCgroupTraffic(t *testing.T) {
-	requirePrivileged(t)
+	testnet.RequirePrivileged(t)
 	const (
 		k     = 200  // datagrams each way
 		size  = 1000 // request payload
 		reply = 300  // reply payload (differs, to catch swapped directions)
 	)
-	cg := newTestCgroup(t)
+	var cgPath string
+	t.Cleanup(func() { // registered first, so it runs after the cgroup's removal
+		if _, err := os.Stat(cgPath); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("test cgroup %s not removed: %v", cgPath, err)
+		}
+	})
+	cg := testnet.NewCgroup(t)
+	cgPath = cg.Path
 
 	ln, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -253,34 +258,39 @@ func TestCountsCgroupTraffic(t *testing.T) {
 		}
 	}()
 
-	c, err := Open(cg.path)
+	c, err := Open(cg.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	ingressID, egressID := programID(t, c.objs.CountIngress), programID(t, c.objs.CountEgress)
-	if ids := attachedIDs(t, cg.dir, ebpf.AttachCGroupInetEgress); !contains(ids, egressID) {
-		t.Fatalf("egress program %d not attached to %s (attached: %v)", egressID, cg.path, ids)
+	if ids := attachedIDs(t, cg.FD(), ebpf.AttachCGroupInetEgress); !contains(ids, egressID) {
+		t.Fatalf("egress program %d not attached to %s (attached: %v)", egressID, cg.Path, ids)
 	}
-	if ids := attachedIDs(t, cg.dir, ebpf.AttachCGroupInetIngress); !contains(ids, ingressID) {
-		t.Fatalf("ingress program %d not attached to %s (attached: %v)", ingressID, cg.path, ids)
+	if ids := attachedIDs(t, cg.FD(), ebpf.AttachCGroupInetIngress); !contains(ids, ingressID) {
+		t.Fatalf("ingress program %d not attached to %s (attached: %v)", ingressID, cg.Path, ids)
 	}
 
-	self, err := os.Executable()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	sender := testnet.StartChild(t, testnet.Command(t, nil, cg, rolePingPong,
+		"-addr", ln.LocalAddr().String(), "-count", strconv.Itoa(k),
+		"-size", strconv.Itoa(size), "-reply", strconv.Itoa(reply)))
+	ready, err := sender.Ready(ctx)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("sender: %v", err)
 	}
-	var rep pingPongReport
-	child(t, self, "udp-pingpong", []string{
-		envAddr + "=" + ln.LocalAddr().String(),
-		envK + "=" + strconv.Itoa(k),
-		envSize + "=" + strconv.Itoa(size),
-		envReply + "=" + strconv.Itoa(reply),
-	}, &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.dir.Fd())}, &rep)
-
+	if ready.Cgroup != cg.Rel() {
+		t.Fatalf("sender runs in cgroup %q, want %q", ready.Cgroup, cg.Rel())
+	}
+	res, err := sender.Wait(ctx)
+	if err != nil {
+		t.Fatalf("sender in cgroup: %v", err)
+	}
 	ln.Close()
-	if got := <-served; got != k || rep.Sent != k || rep.Replies != k {
-		t.Fatalf("ground truth: child sent %d, server got %d, child got %d replies; want %d each", rep.Sent, got, rep.Replies, k)
+	if got := <-served; got != k || res.Datagrams != k || res.Bytes != k*size {
+		t.Fatalf("ground truth: child sent %d datagrams (%d B), server got %d; want %d of %d B",
+			res.Datagrams, res.Bytes, got, k, size)
 	}
 
 	in, eg, err := c.Read()
@@ -295,7 +305,7 @@ func TestCountsCgroupTraffic(t *testing.T) {
 	if in != wantIn {
 		t.Errorf("ingress = %+v, want %+v", in, wantIn)
 	}
-	t.Logf("k=%d: egress %+v, ingress %+v (payload out %d B, in %d B)", k, eg, in, rep.SentBytes, rep.RecvBy)
+	t.Logf("k=%d: egress %+v, ingress %+v (payload out %d B, in %d B)", k, eg, in, res.Bytes, k*reply)
 
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -304,15 +314,9 @@ func TestCountsCgroupTraffic(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	for _, a := range []ebpf.AttachType{ebpf.AttachCGroupInetIngress, ebpf.AttachCGroupInetEgress} {
-		if ids := attachedIDs(t, cg.dir, a); len(ids) != 0 {
+		if ids := attachedIDs(t, cg.FD(), a); len(ids) != 0 {
 			t.Errorf("after Close, %s still has programs %v", a, ids)
 		}
-	}
-	if err := cg.remove(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(cg.path); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("cgroup %s still exists after removal: %v", cg.path, err)
 	}
 }
 
@@ -333,16 +337,19 @@ type nobodyReport struct {
 	OpenMissing          []string
 }
 
+const roleNobody = "pktcount-open-as-nobody"
+
 func init() {
-	// open-as-nobody calls Open (which checks capabilities first), and also
-	// loads the objects directly so the kernel's own EPERM is classified.
-	roles["open-as-nobody"] = func() (any, error) {
+	// Calls Open (which checks capabilities first), and also loads the
+	// objects directly so the kernel's own EPERM is classified; prints a
+	// nobodyReport as the last line of stdout.
+	testnet.RegisterRole(roleNobody, func(context.Context, []string, *testnet.Reporter) error {
 		rep := nobodyReport{UID: os.Getuid()}
 		var capErr *bpfload.CapabilityError
 		c, err := Open("")
 		if err == nil {
 			c.Close()
-			return nil, errors.New("Open succeeded without privileges")
+			return errors.New("Open succeeded without privileges")
 		}
 		rep.OpenErr = err.Error()
 		if errors.As(err, &capErr) {
@@ -355,23 +362,27 @@ func init() {
 		err = bpfload.Wrap("load pktcount", loadPktcountObjects(&objs, nil), Requirements.Capabilities...)
 		if err == nil {
 			objs.Close()
-			return nil, errors.New("load succeeded without privileges")
+			return errors.New("load succeeded without privileges")
 		}
 		rep.LoadErr = err.Error()
 		rep.LoadIsCap = errors.As(err, &capErr)
-		return rep, nil
-	}
+		return json.NewEncoder(os.Stdout).Encode(rep)
+	})
 }
 
 // Without privileges, Open and a direct load fail with errors that name
 // CAP_BPF and CAP_NET_ADMIN and say how to grant them.
 func TestOpenUnprivileged(t *testing.T) {
-	requirePrivileged(t) // root is needed to drop to nobody
-	exe := worldExecutableCopy(t)
+	testnet.RequirePrivileged(t) // root is needed to drop to nobody
+	cmd := testnet.Command(t, nil, nil, roleNobody)
+	cmd.Path = worldExecutableCopy(t)
+	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child as nobody: %v\nstdout: %s", err, out)
+	}
 	var rep nobodyReport
-	child(t, exe, "open-as-nobody", nil, &syscall.SysProcAttr{
-		Credential: &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true},
-	}, &rep)
+	lastJSONLine(t, out, &rep)
 	if rep.UID != 65534 {
 		t.Fatalf("child ran as uid %d", rep.UID)
 	}
