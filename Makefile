@@ -10,7 +10,7 @@ ifeq ($(shell id -u),0)
 export NETMETER_REQUIRE_PRIVILEGED ?= 1
 endif
 
-.PHONY: build run test generate deps-bpf lint bench bench-once fuzz vmlinux
+.PHONY: build run test generate check-bpf deps-bpf lint bench bench-once fuzz vmlinux
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/netmeter
@@ -23,12 +23,16 @@ test:
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
 deps-bpf:
-	@command -v clang >/dev/null && command -v llvm-strip >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev; }
+	@command -v clang >/dev/null && command -v llvm-strip >/dev/null && command -v clang-format-14 >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev clang-format-14; }
 
 # Regenerate BPF objects and Go bindings (committed; CI checks they are fresh).
 generate: deps-bpf
 	$(GO) generate $(PKGS)
+
+# Fail if committed BPF objects are stale or bpf/*.c is not clang-formatted.
+check-bpf: deps-bpf
+	bash bpf/check-generated.sh
 
 # Refresh bpf/vmlinux.h from the running kernel's BTF.
 vmlinux:
