@@ -172,8 +172,9 @@ func (ns *Netns) DelLink(link string) error {
 }
 
 // AddAddr adds the address prefix (like 10.1.2.1/24 or fd00::1/64) to link.
-// IPv6 addresses get IFA_F_NODAD, so they are usable at once and send no
-// duplicate address detection probes.
+// IPv6 addresses get IFA_F_NODAD, so they send no duplicate address
+// detection probes and are usable as soon as the link is up and
+// [Netns.WaitAddrUsable] returns.
 func (ns *Netns) AddAddr(link string, prefix netip.Prefix) error {
 	l, err := ns.link(link)
 	if err != nil {
@@ -190,6 +191,28 @@ func (ns *Netns) AddAddr(link string, prefix netip.Prefix) error {
 		return fmt.Errorf("add address %s to %s/%s: %w", prefix, ns.Name, link, err)
 	}
 	return nil
+}
+
+// WaitAddrUsable waits, up to timeout, until the kernel delivers packets for
+// addr (an address of a link in ns) locally: its local route exists. For
+// IPv6 that route is added by a deferred work item once the link is up, even
+// with IFA_F_NODAD; until then packets to addr are counted on the link and
+// dropped, so exact tests wait for this after [Netns.SetUp].
+func (ns *Netns) WaitAddrUsable(addr netip.Addr, timeout time.Duration) error {
+	if ns == nil {
+		return errHostNetns
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		rs, err := ns.nl.RouteGet(addr.AsSlice())
+		if err == nil && len(rs) > 0 && rs[0].Type == unix.RTN_LOCAL {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: address %s not usable after %v (route %v, %v)", ns.Name, addr, timeout, rs, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // AddNeigh adds a permanent neighbour entry on link mapping ip to mac, so the

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -201,6 +202,12 @@ func (ns *Netns) Do(fn func() error) (err error) {
 	}()
 	return fn()
 }
+
+// Start starts cmd, any program, inside the namespace: os/exec forks from
+// the calling thread, which Start has switched into ns, and the child keeps
+// that namespace. Test roles are better started with [Command], which also
+// works with exec.Cmd's Run and Output. A nil *Netns starts cmd normally.
+func (ns *Netns) Start(cmd *exec.Cmd) error { return ns.Do(cmd.Start) }
 
 // ProcNetDev returns the raw contents of /proc/net/dev as seen from inside
 // the namespace (read through /proc/thread-self/net/dev on a thread switched

@@ -111,7 +111,8 @@ func quietDefaults(ns *Netns, noIPv6 bool) error {
 
 // CreateLink creates the veth with the Pair's names, MACs, MTU, addresses
 // and permanent neighbours, brings both ends up and waits until they are
-// operationally up (see [Netns.WaitOperUp]). [NewPair] calls it; call it
+// operationally up and their addresses usable (see [Netns.WaitOperUp] and
+// [Netns.WaitAddrUsable]). [NewPair] calls it; call it
 // again after [Pair.DeleteLink] to re-create the interface.
 func (p *Pair) CreateLink() error {
 	err := p.A.AddVeth(VethConfig{
@@ -160,6 +161,14 @@ func (p *Pair) CreateLink() error {
 	for _, s := range sides {
 		if err := s.ns.WaitOperUp(s.link, 5*time.Second); err != nil {
 			return err
+		}
+		for _, a := range []netip.Addr{s.own4, s.own6} {
+			if !a.IsValid() {
+				continue
+			}
+			if err := s.ns.WaitAddrUsable(a, 5*time.Second); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
