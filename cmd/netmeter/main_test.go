@@ -153,3 +153,15 @@ func TestExitCodeClassifies(t *testing.T) {
 		t.Fatalf("stderr %q", stderr.String())
 	}
 }
+
+// TestRootWithoutTerminalPrintsTable: with stdout not a terminal (as under
+// go test), `netmeter` prints one ifstat table instead of the live view.
+func TestRootWithoutTerminalPrintsTable(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(context.Background(), t, &out, "--interval", "50ms", "--interfaces", "lo"); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.HasPrefix(out.String(), "IFACE") || !strings.Contains(out.String(), "\nlo ") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+}
