@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/netmeter/netmeter/internal/output"
+	"github.com/netmeter/netmeter/internal/snapshot"
 )
 
 type ifstatOpts struct {
@@ -80,20 +81,27 @@ func (a *app) ifstat(ctx context.Context, w io.Writer, o ifstatOpts) error {
 	if o.watch > 0 {
 		a.cfg.Interval = o.watch
 	}
-	loop, closeSrc, err := a.openLoop()
+	ch, stop, err := a.stream(ctx)
 	if err != nil {
 		return err
 	}
-	defer closeSrc()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ch, errc := a.snapshots(ctx, loop)
+	err = a.printIfstat(ch, w, o)
+	if stopErr := stop(); err == nil {
+		err = stopErr
+	}
+	return err
+}
+
+// printIfstat prints the snapshots from ch after the baseline, until the
+// watch count is reached (or after one without --watch) or ch closes.
+func (a *app) printIfstat(ch <-chan snapshot.Snapshot, w io.Writer, o ifstatOpts) error {
 	first, printed := true, 0
 	for s := range ch {
 		if first {
 			first = false // the baseline reading
 			continue
 		}
+		var err error
 		if o.json {
 			err = output.JSON(w, s)
 		} else {
@@ -107,13 +115,8 @@ func (a *app) ifstat(ctx context.Context, w io.Writer, o ifstatOpts) error {
 		}
 		printed++
 		if o.watch == 0 || (o.count > 0 && printed >= o.count) {
-			cancel()
-			break
+			return nil
 		}
-	}
-	cancel()
-	if err := <-errc; err != nil {
-		return err
 	}
 	return nil
 }

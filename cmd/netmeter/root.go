@@ -152,8 +152,15 @@ func (a *app) filter(s snapshot.Snapshot) snapshot.Snapshot {
 	return s
 }
 
-// snapshots runs the loop and forwards filtered snapshots until ctx ends.
-func (a *app) snapshots(ctx context.Context, loop *aggregate.Loop) (<-chan snapshot.Snapshot, <-chan error) {
+// stream starts the configured source and returns its snapshots, filtered
+// by --interfaces. stop ends the stream, releases the source and returns the
+// loop's error; call it exactly once.
+func (a *app) stream(ctx context.Context) (_ <-chan snapshot.Snapshot, stop func() error, _ error) {
+	loop, closeSrc, err := a.openLoop()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
 	raw := make(chan snapshot.Snapshot, 1)
 	out := make(chan snapshot.Snapshot, 1)
 	errc := make(chan error, 1)
@@ -171,23 +178,24 @@ func (a *app) snapshots(ctx context.Context, loop *aggregate.Loop) (<-chan snaps
 			}
 		}
 	}()
-	return out, errc
+	return out, func() error {
+		cancel()
+		err := <-errc
+		closeSrc()
+		return err
+	}, nil
 }
 
 func (a *app) live(ctx context.Context) error {
-	loop, closeSrc, err := a.openLoop()
+	ch, stop, err := a.stream(ctx)
 	if err != nil {
 		return err
 	}
-	defer closeSrc()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ch, errc := a.snapshots(ctx, loop)
-	if err := tui.Run(ctx, ch, tui.Options{Bits: a.cfg.Units == "bits"}); err != nil {
+	runErr := tui.Run(ctx, ch, tui.Options{Bits: a.cfg.Units == "bits"})
+	if err := stop(); err != nil {
 		return err
 	}
-	cancel()
-	return <-errc
+	return runErr
 }
 
 func newVersion() *cobra.Command {

@@ -60,6 +60,21 @@ func newSide(t *testing.T, ns *testnet.Netns, link string) *side {
 	}}
 }
 
+// newRig makes a quiet Pair and netmeter readers of both veth ends, polled
+// once for the baseline. dst is B's IPv6 or IPv4 address.
+func newRig(t *testing.T, six bool) (p *testnet.Pair, dst netip.Addr, a, b *side) {
+	t.Helper()
+	p = testnet.NewPair(t)
+	dst = p.B4
+	if six {
+		dst = p.B6
+	}
+	a, b = newSide(t, p.A, testnet.PairLinkA), newSide(t, p.B, testnet.PairLinkB)
+	a.poll(t)
+	b.poll(t)
+	return p, dst, a, b
+}
+
 // poll returns netmeter's view of the link.
 func (s *side) poll(t *testing.T) snapshot.Interface {
 	t.Helper()
@@ -129,15 +144,8 @@ func TestVethUDPExact(t *testing.T) {
 		{"ipv6", true, udpHdr + ipv6Hdr + ethHdr},
 	} {
 		t.Run(v.name, func(t *testing.T) {
-			p := testnet.NewPair(t)
-			dst := p.B4
-			if v.six {
-				dst = p.B6
-			}
+			p, dst, a, b := newRig(t, v.six)
 			ctx := testCtx(t)
-			a, b := newSide(t, p.A, testnet.PairLinkA), newSide(t, p.B, testnet.PairLinkB)
-			a.poll(t)
-			b.poll(t)
 			ka0, kb0 := a.kernel(t), b.kernel(t)
 
 			c, err := p.B.ListenUDP(ctx, "udp", netip.AddrPortFrom(dst, 0).String())
@@ -193,15 +201,8 @@ func TestVethTCPExact(t *testing.T) {
 		{"ipv6", true, tcpHdr + ipv6Hdr + ethHdr},
 	} {
 		t.Run(v.name, func(t *testing.T) {
-			p := testnet.NewPair(t)
-			dst := p.B4
-			if v.six {
-				dst = p.B6
-			}
+			p, dst, a, b := newRig(t, v.six)
 			ctx := testCtx(t)
-			a, b := newSide(t, p.A, testnet.PairLinkA), newSide(t, p.B, testnet.PairLinkB)
-			a.poll(t)
-			b.poll(t)
 			ka0, kb0 := a.kernel(t), b.kernel(t)
 			retrans0 := retransSegs(t, p.A) + retransSegs(t, p.B)
 
