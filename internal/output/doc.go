@@ -1,7 +1,10 @@
 // Package output renders a [snapshot.Snapshot] for the non-interactive
-// `netmeter ifstat` command: an aligned, human-readable table (like a cleaner
-// `ip -s link`) and JSON Lines for scripts.
+// commands: `netmeter ifstat` (an aligned, human-readable [Table] of
+// interfaces, like a cleaner `ip -s link`), `netmeter top` without a
+// terminal ([Processes] like nethogs, [Connections] like iftop -t), and JSON
+// Lines for scripts ([JSON]).
 //
-// The table rounds for humans unless [TableOptions.Exact] is set; JSON never
-// rounds. The FormatBytes and FormatRate helpers are shared with the TUI.
+// Tables round for humans unless [TableOptions.Exact] is set; JSON never
+// rounds. The formatting helpers (FormatBytes, FormatRate, FormatEndpoint,
+// ProgramName, BucketName, …) are shared with the TUI.
 package output
