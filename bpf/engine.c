@@ -1,0 +1,497 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
+/*
+ * engine: every byte to its socket, every socket to its process.
+ *
+ * Count in the kernel, per socket, and let userspace read the totals:
+ *   - cgroup/sock_create stamps the creating process into owner_store (cloned
+ *     into accepted sockets, which never pass sock_create);
+ *   - sock_send_length / sock_recv_length (process context) re-stamp the
+ *     owner when another process uses the socket and count payload bytes;
+ *   - cgroup_skb egress/ingress add IP bytes and packets to count_store, a
+ *     second storage that is NOT cloned (a cloned counter would copy the
+ *     listener's running totals into every accepted socket);
+ *   - non-full sockets: a request socket's bytes (SYN-ACK) go to its
+ *     listener, a timewait socket's to tw_counts under the cookie it kept
+ *     from its full socket, anything else to kernel_counts by cgroup;
+ *   - tcp_destroy_sock (TCP) and cgroup/sock_release (others) send one final
+ *     record per socket through a ring buffer, so short-lived sockets are
+ *     never lost between two reads;
+ *   - dump_sockets, an iterator over count_store, gives userspace every live
+ *     socket's record on demand.
+ * Nothing here trusts packet contents: no packet byte is read.
+ */
+#include "common.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
+
+#define AF_INET	      2
+#define AF_INET6      10
+#define IPPROTO_TCP   6
+#define TASK_COMM_LEN 16
+
+/* Who created or last used a socket from process context. */
+struct owner {
+	__u64 cgroup_id;
+	__u64 start_boottime; /* group leader's, ns since boot: tells PID reuse apart */
+	__u32 tgid;
+	__u32 pid;
+	__u32 uid;
+	__u32 netns; /* inode of the creating task's network namespace */
+	char comm[TASK_COMM_LEN];
+};
+
+/* Addresses in network byte order, ports in host byte order. */
+struct tuple {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u16 _pad;
+};
+
+/*
+ * Running totals of one socket, and its last known addresses: the kernel
+ * clears the local port when a socket closes, before the final record.
+ */
+struct counts {
+	__u64 payload_tx; /* application bytes, send/recv syscalls */
+	__u64 payload_rx;
+	__u64 ip_tx; /* skb->len at cgroup_skb: IP + transport headers + payload */
+	__u64 ip_rx;
+	__u64 pkt_tx;
+	__u64 pkt_rx;
+	struct tuple last;
+};
+
+enum record_kind {
+	RECORD_LIVE = 0, /* from dump_sockets */
+	RECORD_DEAD = 1, /* final, from the ring buffer */
+};
+
+/* One socket, as userspace sees it. Addresses in network byte order. */
+struct sock_record {
+	__u64 cookie;
+	__u64 ino;	   /* socket inode (0 once the socket has no file) */
+	__u64 bytes_acked; /* TCP only */
+	__u64 bytes_received;
+	struct owner owner;
+	struct counts counts;
+	struct tuple tuple;
+	__u32 netns; /* inode of the socket's network namespace */
+	__u16 protocol;
+	__u8 state;
+	__u8 kind;
+	__u8 has_owner;
+	__u8 _pad[7];
+};
+
+enum direction {
+	DIR_EGRESS = 0,
+	DIR_INGRESS = 1,
+};
+
+/* kernel_counts key: traffic no process owns, per cgroup and direction. */
+struct bucket_key {
+	__u64 cgroup_id;
+	__u32 dir;
+	__u32 _pad;
+};
+
+struct traffic_bucket {
+	__u64 bytes;
+	__u64 packets;
+};
+
+/* tw_counts key: a timewait socket's cookie (that of its full socket). */
+struct tw_key {
+	__u64 cookie;
+	__u32 dir;
+	__u32 _pad;
+};
+
+enum engine_stat {
+	STAT_COUNT_STORE_FAIL = 0, /* counter storage could not be created */
+	STAT_RING_FULL = 1,	   /* a final record was lost; the last dump has the rest */
+	STAT_TW_FULL = 2,	   /* tw_counts full: bytes went to kernel_counts */
+	STAT_BUCKET_FULL = 3,	   /* kernel_counts full: bytes went to the overflow slot */
+	STAT_MAX = 4,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct owner);
+} owner_store SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct counts);
+} count_store SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tw_key);
+	__type(value, struct traffic_bucket);
+} tw_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct bucket_key);
+	__type(value, struct traffic_bucket);
+} kernel_counts SEC(".maps");
+
+/* One slot per direction for what kernel_counts could not hold. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct traffic_bucket);
+} overflow_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} deaths SEC(".maps");
+
+/*
+ * Anchors: types that no map or function signature names do not reach BTF,
+ * and bpf2go mirrors to Go only what BTF has.
+ */
+struct sock_record *unused_sock_record __attribute__((unused));
+enum record_kind *unused_record_kind __attribute__((unused));
+enum engine_stat *unused_engine_stat __attribute__((unused));
+
+static __always_inline void bump(enum engine_stat s)
+{
+	__u32 key = s;
+	__u64 *v = bpf_map_lookup_elem(&stats, &key);
+
+	if (v)
+		ATOMIC_ADD(v, 1);
+}
+
+static __always_inline void add_bucket(struct traffic_bucket *b, __u64 len)
+{
+	ATOMIC_ADD(&b->bytes, len);
+	ATOMIC_ADD(&b->packets, 1);
+}
+
+static __always_inline void count_kernel(struct __sk_buff *skb, __u32 dir)
+{
+	struct bucket_key key = {.cgroup_id = bpf_skb_cgroup_id(skb), .dir = dir};
+	struct traffic_bucket *b = bpf_map_lookup_elem(&kernel_counts, &key);
+
+	if (!b) {
+		struct traffic_bucket zero = {};
+
+		bpf_map_update_elem(&kernel_counts, &key, &zero, BPF_NOEXIST);
+		b = bpf_map_lookup_elem(&kernel_counts, &key);
+	}
+	if (!b) {
+		bump(STAT_BUCKET_FULL);
+		b = bpf_map_lookup_elem(&overflow_counts, &dir);
+		if (!b)
+			return;
+	}
+	add_bucket(b, skb->len);
+}
+
+static __always_inline void count_timewait(struct __sk_buff *skb, __u32 dir)
+{
+	struct tw_key key = {.cookie = bpf_get_socket_cookie(skb), .dir = dir};
+	struct traffic_bucket *b = bpf_map_lookup_elem(&tw_counts, &key);
+
+	if (!b) {
+		struct traffic_bucket zero = {};
+
+		bpf_map_update_elem(&tw_counts, &key, &zero, BPF_NOEXIST);
+		b = bpf_map_lookup_elem(&tw_counts, &key);
+	}
+	if (!b) {
+		bump(STAT_TW_FULL);
+		count_kernel(skb, dir);
+		return;
+	}
+	add_bucket(b, skb->len);
+}
+
+static __always_inline void count_skb(struct __sk_buff *skb, __u32 dir)
+{
+	struct bpf_sock *any = skb->sk;
+	struct bpf_sock *sk;
+	struct counts *c;
+
+	if (!any) {
+		count_kernel(skb, dir);
+		return;
+	}
+	sk = bpf_sk_fullsock(any);
+	if (!sk) {
+		/* A request socket answers for its listener. */
+		sk = bpf_get_listener_sock(any);
+		if (!sk) {
+			if (any->state == BPF_TCP_TIME_WAIT)
+				count_timewait(skb, dir);
+			else
+				count_kernel(skb, dir);
+			return;
+		}
+	}
+	c = bpf_sk_storage_get(&count_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!c) {
+		bump(STAT_COUNT_STORE_FAIL);
+		count_kernel(skb, dir);
+		return;
+	}
+	if (dir == DIR_EGRESS) {
+		ATOMIC_ADD(&c->ip_tx, skb->len);
+		ATOMIC_ADD(&c->pkt_tx, 1);
+	} else {
+		ATOMIC_ADD(&c->ip_rx, skb->len);
+		ATOMIC_ADD(&c->pkt_rx, 1);
+	}
+}
+
+SEC("cgroup_skb/egress")
+int skb_egress(struct __sk_buff *skb)
+{
+	count_skb(skb, DIR_EGRESS);
+	return CGROUP_SKB_ALLOW;
+}
+
+SEC("cgroup_skb/ingress")
+int skb_ingress(struct __sk_buff *skb)
+{
+	count_skb(skb, DIR_INGRESS);
+	return CGROUP_SKB_ALLOW;
+}
+
+/* Fills o from the current task (process context only). */
+static __always_inline void stamp(struct owner *o, __u64 pid_tgid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	o->tgid = pid_tgid >> 32;
+	o->pid = (__u32)pid_tgid;
+	o->uid = (__u32)bpf_get_current_uid_gid();
+	o->cgroup_id = bpf_get_current_cgroup_id();
+	o->start_boottime = task->group_leader->start_boottime;
+	o->netns = task->nsproxy->net_ns->ns.inum;
+	bpf_get_current_comm(o->comm, sizeof(o->comm));
+}
+
+SEC("cgroup/sock_create")
+int sock_create(struct bpf_sock *ctx)
+{
+	struct owner *o = bpf_sk_storage_get(&owner_store, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (o)
+		stamp(o, bpf_get_current_pid_tgid());
+	return 1;
+}
+
+/* Reads the addresses of a full socket. */
+static __always_inline void read_tuple(struct tuple *t, struct sock *sk)
+{
+	t->family = sk->__sk_common.skc_family;
+	t->sport = sk->__sk_common.skc_num;
+	t->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (t->family == AF_INET) {
+		t->saddr[0] = sk->__sk_common.skc_rcv_saddr;
+		t->daddr[0] = sk->__sk_common.skc_daddr;
+	} else if (t->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&t->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
+		BPF_CORE_READ_INTO(&t->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
+	}
+}
+
+/* Called in process context on every send or receive. */
+static __always_inline void on_payload(struct sock *sk, int ret, int tx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct owner *o;
+	struct counts *c;
+
+	if (!sk)
+		return;
+	o = bpf_sk_storage_get(&owner_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (o && (o->tgid != pid_tgid >> 32 || o->start_boottime == 0))
+		stamp(o, pid_tgid);
+	if (ret <= 0)
+		return;
+	c = bpf_sk_storage_get(&count_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!c) {
+		bump(STAT_COUNT_STORE_FAIL);
+		return;
+	}
+	if (tx)
+		ATOMIC_ADD(&c->payload_tx, ret);
+	else
+		ATOMIC_ADD(&c->payload_rx, ret);
+	/* Remember where a connected socket talks to (UDP closes without a state change). */
+	if (sk->__sk_common.skc_num && (c->last.sport != sk->__sk_common.skc_num ||
+					c->last.dport != bpf_ntohs(sk->__sk_common.skc_dport)))
+		read_tuple(&c->last, sk);
+}
+
+/* TCP: remember the addresses at every state change, the last while the port is still set. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
+{
+	struct counts *c;
+
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	c = bpf_sk_storage_get(&count_store, sk, 0, 0);
+	if (c && sk->__sk_common.skc_num)
+		read_tuple(&c->last, sk);
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(send_length, struct sock *sk, int ret, int flags)
+{
+	on_payload(sk, ret, 1);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(recv_length, struct sock *sk, int ret, int flags)
+{
+	/* MSG_PEEK reads nothing off the queue. */
+	if (flags & 2)
+		return 0;
+	on_payload(sk, ret, 0);
+	return 0;
+}
+
+/* Fills everything of r that a struct sock knows. */
+static __always_inline void describe(struct sock_record *r, struct sock *sk, struct counts *c)
+{
+	struct owner *o = bpf_sk_storage_get(&owner_store, sk, 0, 0);
+	struct tcp_sock *tp;
+	struct socket *sock;
+
+	r->cookie = bpf_get_socket_cookie(sk);
+	r->protocol = sk->sk_protocol;
+	r->state = sk->__sk_common.skc_state;
+	r->netns = sk->__sk_common.skc_net.net->ns.inum;
+	read_tuple(&r->tuple, sk);
+	if (!r->tuple.sport && c && c->last.family)
+		r->tuple = c->last; /* closed: the port is gone */
+	sock = sk->sk_socket;
+	if (sock && sock->file)
+		r->ino = sock->file->f_inode->i_ino;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (tp) {
+		r->bytes_acked = tp->bytes_acked;
+		r->bytes_received = tp->bytes_received;
+	}
+	if (o) {
+		r->owner = *o;
+		r->has_owner = 1;
+	}
+	if (c)
+		r->counts = *c;
+}
+
+static __always_inline void flush(struct sock *sk)
+{
+	struct counts *c = bpf_sk_storage_get(&count_store, sk, 0, 0);
+	struct sock_record *r;
+
+	if (!c)
+		return; /* never carried a byte */
+	r = bpf_ringbuf_reserve(&deaths, sizeof(*r), 0);
+	if (!r) {
+		bump(STAT_RING_FULL);
+		return;
+	}
+	__builtin_memset(r, 0, sizeof(*r));
+	describe(r, sk, c);
+	r->kind = RECORD_DEAD;
+	bpf_ringbuf_submit(r, 0);
+}
+
+/*
+ * TCP sockets are flushed when destroyed, not at close(): an orphaned socket
+ * goes on sending (and retransmitting) after its process closed it.
+ */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(tcp_destroy, struct sock *sk)
+{
+	flush(sk);
+	return 0;
+}
+
+/*
+ * Other protocols are flushed at release. Its context (struct bpf_sock)
+ * exposes no addresses to this attach type, so the record carries cookie,
+ * owner and counters only; userspace keeps the addresses from the last dump.
+ */
+SEC("cgroup/sock_release")
+int sock_release(struct bpf_sock *ctx)
+{
+	struct task_struct *task;
+	struct sock_record *r;
+	struct counts *c;
+	struct owner *o;
+
+	if (ctx->protocol == IPPROTO_TCP)
+		return 1;
+	c = bpf_sk_storage_get(&count_store, ctx, 0, 0);
+	if (!c)
+		return 1;
+	r = bpf_ringbuf_reserve(&deaths, sizeof(*r), 0);
+	if (!r) {
+		bump(STAT_RING_FULL);
+		return 1;
+	}
+	__builtin_memset(r, 0, sizeof(*r));
+	r->cookie = bpf_get_socket_cookie(ctx);
+	r->protocol = ctx->protocol;
+	r->tuple = c->last;
+	r->tuple.family = ctx->family;
+	/* Release runs in the closing task's context: its namespace. */
+	task = bpf_get_current_task_btf();
+	r->netns = task->nsproxy->net_ns->ns.inum;
+	o = bpf_sk_storage_get(&owner_store, ctx, 0, 0);
+	if (o) {
+		r->owner = *o;
+		r->has_owner = 1;
+	}
+	r->counts = *c;
+	r->kind = RECORD_DEAD;
+	bpf_ringbuf_submit(r, 0);
+	return 1;
+}
+
+SEC("iter/bpf_sk_storage_map")
+int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct sock *sk = ctx->sk;
+	struct counts *c = ctx->value;
+	struct sock_record r = {};
+
+	if (!sk || !c)
+		return 0;
+	describe(&r, sk, c);
+	r.kind = RECORD_LIVE;
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
+}

@@ -1,0 +1,483 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/netmeter/netmeter/internal/bpfload"
+	"github.com/netmeter/netmeter/internal/snapshot"
+)
+
+// Requirements are what the engine needs from the kernel and the process.
+var Requirements = bpfload.Requirements{
+	Name:         "engine",
+	Capabilities: []bpfload.Capability{bpfload.CapBPF, bpfload.CapNetAdmin, bpfload.CapPerfmon},
+	BTF:          true,
+	// Tracing is not probed: its probe loads an fentry program, which kernels
+	// without ftrace refuse although tp_btf works; attach errors name it.
+	ProgramTypes: []ebpf.ProgramType{ebpf.CGroupSKB, ebpf.CGroupSock},
+	MapTypes:     []ebpf.MapType{ebpf.SkStorage, ebpf.RingBuf, ebpf.Hash, ebpf.PerCPUArray},
+}
+
+// Defaults for Options.
+const (
+	DefaultRingBytes       = 4 << 20 // ~22,000 socket deaths between two reads
+	DefaultTimewaitEntries = 65536
+	DefaultBucketEntries   = 4096
+	// DefaultMaxPendingDead bounds death records queued between two Reads.
+	DefaultMaxPendingDead = 1 << 20
+	// timewaitIdle is how long a timewait counter may stay unchanged before
+	// it is dropped (TIME_WAIT lasts 60 s on Linux).
+	timewaitIdle = 2 * time.Minute
+)
+
+// Options configure Open. Zero fields take the defaults.
+type Options struct {
+	// Cgroup is the cgroup2 directory to attach to; "" is the cgroup2 root,
+	// which sees every socket of every namespace on the host.
+	Cgroup          string
+	RingBytes       uint32
+	TimewaitEntries uint32
+	BucketEntries   uint32
+	MaxPendingDead  int
+}
+
+// Owner is the process that created a socket or last sent or received on it.
+type Owner struct {
+	TGID, TID, UID uint32
+	Comm           string
+	CgroupID       uint64
+	// StartBoottime is the thread group leader's start, in ns since boot
+	// (/proc/<pid>/stat starttime × 10 ms); with TGID it names a process.
+	StartBoottime uint64
+	Netns         uint32
+}
+
+// Socket is one socket's counters and identity.
+type Socket struct {
+	Cookie   uint64
+	Inode    uint64
+	Dead     bool // final record: the socket is gone
+	Family   int  // 4 or 6
+	Protocol uint8
+	State    uint8 // TCP state (1 established … 12), 7 (close) for unconnected UDP
+	Local    netip.AddrPort
+	Remote   netip.AddrPort
+	Netns    uint32
+	HasOwner bool
+	Owner    Owner
+	Traffic  snapshot.Traffic
+	// BytesAcked and BytesReceived are TCP's own counters (payload + SYN/FIN).
+	BytesAcked, BytesReceived uint64
+}
+
+// Stats are the engine's own counters since Open.
+type Stats struct {
+	CountStoreFail uint64 // sockets whose counters could not be created (bytes → kernel bucket)
+	RingFull       uint64 // death records the ring buffer had no room for
+	TimewaitFull   uint64
+	BucketFull     uint64
+	PendingDropped uint64 // death records dropped because Read was not called
+}
+
+// Reading is one read of everything the kernel counted.
+type Reading struct {
+	Live []Socket
+	// Dead are final records of sockets that died since the last Read.
+	Dead []Socket
+	// Timewait maps the cookie of a socket that went to TIME_WAIT to the
+	// bytes its timewait socket sent and received (cumulative).
+	Timewait map[uint64]snapshot.Traffic
+	// Kernel is traffic of sockets no process owns, per cgroup id.
+	Kernel map[uint64]snapshot.Traffic
+	// Overflow is what Kernel could not hold.
+	Overflow snapshot.Traffic
+	Stats    Stats
+}
+
+// Engine is bpf/engine.c loaded and attached.
+type Engine struct {
+	objs  engineObjects
+	links []link.Link
+	iter  *link.Iter
+	ring  *ringbuf.Reader
+	opt   Options
+
+	mu      sync.Mutex
+	dead    []Socket
+	dropped uint64
+	ringErr error
+	done    chan struct{}
+
+	twSeen map[engineTwKey]twState
+}
+
+type twState struct {
+	last    engineTrafficBucket
+	changed time.Time
+}
+
+// Open loads the engine and attaches it. Errors name the missing capability
+// or kernel feature (see internal/bpfload).
+func Open(opt Options) (*Engine, error) {
+	if opt.RingBytes == 0 {
+		opt.RingBytes = DefaultRingBytes
+	}
+	if opt.TimewaitEntries == 0 {
+		opt.TimewaitEntries = DefaultTimewaitEntries
+	}
+	if opt.BucketEntries == 0 {
+		opt.BucketEntries = DefaultBucketEntries
+	}
+	if opt.MaxPendingDead == 0 {
+		opt.MaxPendingDead = DefaultMaxPendingDead
+	}
+	cg, err := bpfload.ResolveCgroup(opt.Cgroup)
+	if err != nil {
+		return nil, fmt.Errorf("open engine: %w", err)
+	}
+	if err := bpfload.Prepare(Requirements); err != nil {
+		return nil, err
+	}
+	spec, err := loadEngine()
+	if err != nil {
+		return nil, fmt.Errorf("open engine: %w", err)
+	}
+	if err := bpfload.SetMaxEntries(spec, map[string]uint32{
+		engineMapDeaths:       opt.RingBytes,
+		engineMapTwCounts:     opt.TimewaitEntries,
+		engineMapKernelCounts: opt.BucketEntries,
+	}); err != nil {
+		return nil, fmt.Errorf("open engine: %w", err)
+	}
+	e := &Engine{opt: opt, done: make(chan struct{}), twSeen: map[engineTwKey]twState{}}
+	if err := spec.LoadAndAssign(&e.objs, nil); err != nil {
+		return nil, bpfload.Wrap("load engine", err, Requirements.Capabilities...)
+	}
+	if err := e.attach(cg); err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.ring, err = ringbuf.NewReader(e.objs.Deaths)
+	if err != nil {
+		e.Close()
+		return nil, fmt.Errorf("open engine ring buffer: %w", err)
+	}
+	go e.readDeaths()
+	return e, nil
+}
+
+func (e *Engine) attach(cg string) error {
+	for _, a := range []struct {
+		prog   *ebpf.Program
+		attach ebpf.AttachType
+	}{
+		{e.objs.SockCreate, ebpf.AttachCGroupInetSockCreate},
+		{e.objs.SockRelease, ebpf.AttachCgroupInetSockRelease},
+		{e.objs.SkbEgress, ebpf.AttachCGroupInetEgress},
+		{e.objs.SkbIngress, ebpf.AttachCGroupInetIngress},
+	} {
+		l, err := link.AttachCgroup(link.CgroupOptions{Path: cg, Attach: a.attach, Program: a.prog})
+		if err != nil {
+			return bpfload.Wrap(fmt.Sprintf("attach engine %s to %s", a.attach, cg), err, Requirements.Capabilities...)
+		}
+		e.links = append(e.links, l)
+	}
+	for _, p := range []*ebpf.Program{e.objs.SendLength, e.objs.RecvLength, e.objs.TcpDestroy, e.objs.SetState} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p})
+		if err != nil {
+			return bpfload.Wrap(fmt.Sprintf("attach engine %s", p), err, Requirements.Capabilities...)
+		}
+		e.links = append(e.links, l)
+	}
+	it, err := link.AttachIter(link.IterOptions{Program: e.objs.DumpSockets, Map: e.objs.CountStore})
+	if err != nil {
+		return bpfload.Wrap("attach engine socket iterator", err, Requirements.Capabilities...)
+	}
+	e.iter = it
+	e.links = append(e.links, it)
+	return nil
+}
+
+// readDeaths moves final records from the ring buffer to e.dead until Close.
+func (e *Engine) readDeaths() {
+	defer close(e.done)
+	var rec ringbuf.Record
+	for {
+		if err := e.ring.ReadInto(&rec); err != nil {
+			if !errors.Is(err, os.ErrClosed) {
+				e.mu.Lock()
+				e.ringErr = err
+				e.mu.Unlock()
+			}
+			return
+		}
+		s, err := decodeOne(rec.RawSample)
+		e.mu.Lock()
+		switch {
+		case err != nil:
+			e.ringErr = err
+		case len(e.dead) >= e.opt.MaxPendingDead:
+			e.dropped++
+		default:
+			e.dead = append(e.dead, s)
+		}
+		e.mu.Unlock()
+	}
+}
+
+var recordSize = binary.Size(engineSockRecord{})
+
+func decodeOne(b []byte) (Socket, error) {
+	var r engineSockRecord
+	if len(b) < recordSize {
+		return Socket{}, fmt.Errorf("socket record of %d bytes, want %d", len(b), recordSize)
+	}
+	if _, err := binary.Decode(b, binary.LittleEndian, &r); err != nil {
+		return Socket{}, fmt.Errorf("decode socket record: %w", err)
+	}
+	return convert(&r), nil
+}
+
+// decodeAll decodes a dump of records.
+func decodeAll(b []byte) ([]Socket, error) {
+	if len(b)%recordSize != 0 {
+		return nil, fmt.Errorf("socket dump of %d bytes is not a multiple of %d", len(b), recordSize)
+	}
+	out := make([]Socket, 0, len(b)/recordSize)
+	for off := 0; off < len(b); off += recordSize {
+		s, err := decodeOne(b[off : off+recordSize])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func addr(family uint16, a [4]uint32) netip.Addr {
+	var b [16]byte
+	for i, w := range a {
+		binary.LittleEndian.PutUint32(b[4*i:], w) // network order bytes, stored as read
+	}
+	if family == afInet {
+		return netip.AddrFrom4([4]byte(b[:4]))
+	}
+	return netip.AddrFrom16(b)
+}
+
+const (
+	afInet  = 2
+	afInet6 = 10
+)
+
+func convert(r *engineSockRecord) Socket {
+	s := Socket{
+		Cookie: r.Cookie, Inode: r.Ino, Dead: r.Kind == uint8(engineRecordKindRECORD_DEAD),
+		Protocol: uint8(r.Protocol), State: r.State, Netns: r.Netns, HasOwner: r.HasOwner != 0,
+		BytesAcked: r.BytesAcked, BytesReceived: r.BytesReceived,
+		Traffic: snapshot.Traffic{
+			TxPayload: r.Counts.PayloadTx, RxPayload: r.Counts.PayloadRx,
+			TxBytes: r.Counts.IpTx, RxBytes: r.Counts.IpRx,
+			TxPackets: r.Counts.PktTx, RxPackets: r.Counts.PktRx,
+		},
+	}
+	t := &r.Tuple
+	switch t.Family {
+	case afInet:
+		s.Family = 4
+	case afInet6:
+		s.Family = 6
+	}
+	if s.Family != 0 {
+		local, remote := addr(t.Family, t.Saddr), addr(t.Family, t.Daddr)
+		if local.Is4In6() || (remote.Is4In6() && local.IsUnspecified()) {
+			s.Family = 4 // an IPv4 peer of a dual-stack socket
+		}
+		s.Local = netip.AddrPortFrom(local.Unmap(), t.Sport)
+		s.Remote = netip.AddrPortFrom(remote.Unmap(), t.Dport)
+	}
+	if s.HasOwner {
+		o := r.Owner
+		s.Owner = Owner{TGID: o.Tgid, TID: o.Pid, UID: o.Uid, CgroupID: o.CgroupId,
+			StartBoottime: o.StartBoottime, Netns: o.Netns, Comm: comm(o.Comm)}
+	}
+	return s
+}
+
+func comm(c [16]int8) string {
+	b := make([]byte, 0, len(c))
+	for _, ch := range c {
+		if ch == 0 {
+			break
+		}
+		b = append(b, byte(ch))
+	}
+	return string(b)
+}
+
+// Read returns every live socket, the sockets that died since the last
+// Read, and the traffic no socket owns.
+func (e *Engine) Read() (Reading, error) {
+	var r Reading
+	rc, err := e.iter.Open()
+	if err != nil {
+		return r, fmt.Errorf("run socket iterator: %w", err)
+	}
+	buf, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return r, fmt.Errorf("read socket iterator: %w", err)
+	}
+	if r.Live, err = decodeAll(buf); err != nil {
+		return r, err
+	}
+	e.mu.Lock()
+	r.Dead, e.dead = e.dead, nil
+	r.Stats.PendingDropped = e.dropped
+	ringErr := e.ringErr
+	e.mu.Unlock()
+	if ringErr != nil {
+		return r, fmt.Errorf("read socket deaths: %w", ringErr)
+	}
+	if r.Timewait, err = e.readTimewait(time.Now()); err != nil {
+		return r, err
+	}
+	if r.Kernel, err = e.readKernel(); err != nil {
+		return r, err
+	}
+	if r.Overflow, err = e.readOverflow(); err != nil {
+		return r, err
+	}
+	if err := e.readStats(&r.Stats); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func addDir(t *snapshot.Traffic, dir uint32, b engineTrafficBucket) {
+	if dir == 0 { // DIR_EGRESS
+		t.TxBytes += b.Bytes
+		t.TxPackets += b.Packets
+	} else {
+		t.RxBytes += b.Bytes
+		t.RxPackets += b.Packets
+	}
+}
+
+// readTimewait returns the timewait counters and forgets those unchanged
+// for timewaitIdle (their socket is long gone).
+func (e *Engine) readTimewait(now time.Time) (map[uint64]snapshot.Traffic, error) {
+	out := map[uint64]snapshot.Traffic{}
+	var k engineTwKey
+	var v engineTrafficBucket
+	var stale []engineTwKey
+	it := e.objs.TwCounts.Iterate()
+	for it.Next(&k, &v) {
+		t := out[k.Cookie]
+		addDir(&t, k.Dir, v)
+		out[k.Cookie] = t
+		st, ok := e.twSeen[k]
+		if !ok || st.last != v {
+			e.twSeen[k] = twState{last: v, changed: now}
+		} else if now.Sub(st.changed) > timewaitIdle {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read timewait counters: %w", err)
+	}
+	for _, k := range stale {
+		// Its bytes stay in the caller's totals; the kernel entry is freed.
+		if err := e.objs.TwCounts.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil, fmt.Errorf("drop idle timewait counter: %w", err)
+		}
+		delete(e.twSeen, k)
+	}
+	return out, nil
+}
+
+func (e *Engine) readKernel() (map[uint64]snapshot.Traffic, error) {
+	out := map[uint64]snapshot.Traffic{}
+	var k engineBucketKey
+	var v engineTrafficBucket
+	it := e.objs.KernelCounts.Iterate()
+	for it.Next(&k, &v) {
+		t := out[k.CgroupId]
+		addDir(&t, k.Dir, v)
+		out[k.CgroupId] = t
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read kernel counters: %w", err)
+	}
+	return out, nil
+}
+
+func (e *Engine) readOverflow() (snapshot.Traffic, error) {
+	var t snapshot.Traffic
+	for dir := uint32(0); dir < 2; dir++ {
+		var perCPU []engineTrafficBucket
+		if err := e.objs.OverflowCounts.Lookup(dir, &perCPU); err != nil {
+			return t, fmt.Errorf("read overflow counters: %w", err)
+		}
+		for _, b := range perCPU {
+			addDir(&t, dir, b)
+		}
+	}
+	return t, nil
+}
+
+func (e *Engine) readStats(s *Stats) error {
+	for _, st := range []struct {
+		key engineEngineStat
+		dst *uint64
+	}{
+		{engineEngineStatSTAT_COUNT_STORE_FAIL, &s.CountStoreFail},
+		{engineEngineStatSTAT_RING_FULL, &s.RingFull},
+		{engineEngineStatSTAT_TW_FULL, &s.TimewaitFull},
+		{engineEngineStatSTAT_BUCKET_FULL, &s.BucketFull},
+	} {
+		var perCPU []uint64
+		if err := e.objs.Stats.Lookup(uint32(st.key), &perCPU); err != nil {
+			return fmt.Errorf("read engine stats: %w", err)
+		}
+		for _, v := range perCPU {
+			*st.dst += v
+		}
+	}
+	return nil
+}
+
+// Close detaches every program and frees the maps. Safe on a partly opened
+// Engine and more than once.
+func (e *Engine) Close() error {
+	var errs []error
+	for _, l := range e.links {
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("detach engine: %w", err))
+		}
+	}
+	e.links = nil
+	if e.ring != nil {
+		if err := e.ring.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close engine ring buffer: %w", err))
+		}
+		<-e.done
+		e.ring = nil
+	}
+	if err := e.objs.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close engine: %w", err))
+	}
+	e.objs = engineObjects{}
+	return errors.Join(errs...)
+}
