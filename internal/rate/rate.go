@@ -8,6 +8,7 @@
 package rate
 
 import (
+	"math"
 	"time"
 
 	"github.com/netmeter/netmeter/internal/snapshot"
@@ -18,6 +19,13 @@ var Windows = [3]time.Duration{2 * time.Second, 10 * time.Second, 40 * time.Seco
 
 // maxSamples bounds memory per meter whatever the tick interval.
 const maxSamples = 4096
+
+// EWMATau is the time constant of Rate.EWMA: after a step change the
+// average has moved 63 % of the way in EWMATau.
+const EWMATau = 5 * time.Second
+
+// RecentLen is how many per-interval rates Recent keeps.
+const RecentLen = 60
 
 type sample struct {
 	at    time.Time // end of the interval
@@ -34,6 +42,9 @@ type Meter struct {
 	min, max float64
 	rated    bool // min/max hold at least one interval
 	total    uint64
+	ewma     float64
+	recent   [RecentLen]float64 // ring of per-interval rates
+	nRecent  int
 }
 
 // New returns a meter whose session starts at start.
@@ -61,6 +72,13 @@ func (m *Meter) Add(now time.Time, delta uint64) {
 	if !m.rated || r > m.max {
 		m.max = r
 	}
+	if m.rated {
+		m.ewma += (1 - math.Exp(-elapsed.Seconds()/EWMATau.Seconds())) * (r - m.ewma)
+	} else {
+		m.ewma = r
+	}
+	m.recent[m.nRecent%RecentLen] = r
+	m.nRecent++
 	m.rated = true
 	m.last = sample{at: now, delta: delta}
 	m.samples = append(m.samples, m.last)
@@ -79,6 +97,17 @@ func (m *Meter) prune(now time.Time) {
 	if i > 0 {
 		m.samples = append(m.samples[:0], m.samples[i:]...)
 	}
+}
+
+// Recent returns up to RecentLen of the latest per-interval rates, oldest
+// first.
+func (m *Meter) Recent() []float64 {
+	n := min(m.nRecent, RecentLen)
+	out := make([]float64, n)
+	for i := range n {
+		out[i] = m.recent[(m.nRecent-n+i)%RecentLen]
+	}
+	return out
 }
 
 // Total returns everything added since the start.
@@ -114,6 +143,7 @@ func (m *Meter) Stats(now time.Time) snapshot.Rate {
 		Window40s: m.Window(now, Windows[2]),
 		Min:       m.min,
 		Max:       m.max,
+		EWMA:      m.ewma,
 	}
 	if el := now.Sub(m.start); el > 0 {
 		r.Avg = float64(m.total) / el.Seconds()

@@ -125,3 +125,27 @@ func BenchmarkAddStats(b *testing.B) {
 		_ = m.Stats(now)
 	}
 }
+
+func TestEWMAAndRecent(t *testing.T) {
+	m := New(t0)
+	for i := 1; i <= 5; i++ {
+		m.Add(at(float64(i)), 0)
+	}
+	for i := 6; i <= 10; i++ { // a step to 1000/s for EWMATau
+		m.Add(at(float64(i)), 1000)
+	}
+	if got, want := m.Stats(at(10)).EWMA, 1000*(1-math.Exp(-5/EWMATau.Seconds())); !near(got, want) {
+		t.Errorf("EWMA after one time constant = %v, want %v", got, want)
+	}
+	r := m.Recent()
+	if len(r) != 10 || r[0] != 0 || r[9] != 1000 {
+		t.Errorf("Recent = %v", r)
+	}
+	for i := 11; i <= 100; i++ {
+		m.Add(at(float64(i)), uint64(i))
+	}
+	r = m.Recent()
+	if len(r) != RecentLen || r[0] != 41 || r[RecentLen-1] != 100 {
+		t.Errorf("Recent after wrap: len %d first %v last %v", len(r), r[0], r[len(r)-1])
+	}
+}

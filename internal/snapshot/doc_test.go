@@ -7,12 +7,16 @@ import (
 	"testing"
 )
 
-// TestJSONFieldsDocumented keeps docs/IFSTAT_JSON.md complete: every JSON
-// field of the Snapshot must be named there.
+// TestJSONFieldsDocumented keeps docs/IFSTAT_JSON.md and docs/TOP_JSON.md
+// complete: every JSON field of the Snapshot must be named in one of them.
 func TestJSONFieldsDocumented(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/IFSTAT_JSON.md")
-	if err != nil {
-		t.Fatal(err)
+	var doc []byte
+	for _, f := range []string{"../../docs/IFSTAT_JSON.md", "../../docs/TOP_JSON.md"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc = append(doc, b...)
 	}
 	seen := map[reflect.Type]bool{}
 	var walk func(reflect.Type)
@@ -32,7 +36,7 @@ func TestJSONFieldsDocumented(t *testing.T) {
 				continue
 			}
 			if !strings.Contains(string(doc), "`"+name+"`") {
-				t.Errorf("docs/IFSTAT_JSON.md does not document %s (%s.%s)", name, typ.Name(), f.Name)
+				t.Errorf("docs/IFSTAT_JSON.md and TOP_JSON.md do not document %s (%s.%s)", name, typ.Name(), f.Name)
 			}
 			walk(f.Type)
 		}

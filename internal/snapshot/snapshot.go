@@ -58,6 +58,9 @@ type Rate struct {
 	Min float64 `json:"min"`
 	Avg float64 `json:"avg"`
 	Max float64 `json:"max"`
+	// EWMA is an exponentially weighted moving average of the per-interval
+	// rates with a 5 s time constant.
+	EWMA float64 `json:"ewma"`
 }
 
 // Interface is the state of one network interface at one instant.
@@ -110,4 +113,11 @@ type Snapshot struct {
 	// "procfs" (the /proc/net/dev fallback, which lacks link attributes).
 	Source     string      `json:"source"`
 	Interfaces []Interface `json:"interfaces"`
+
+	// Processes, Connections and Unattributed come from the eBPF engine;
+	// they are empty when it is not running. Engine is nil then.
+	Processes    []Process    `json:"processes,omitempty"`
+	Connections  []Connection `json:"connections,omitempty"`
+	Unattributed []Bucket     `json:"unattributed,omitempty"`
+	Engine       *EngineStats `json:"engine,omitempty"`
 }

@@ -1,0 +1,122 @@
+package snapshot
+
+import "time"
+
+// Traffic counts one socket's, process's or connection's bytes. Three byte
+// kinds are real and differ; each view names the one it shows:
+//   - payload: what the application passed to send/recv (sendfile included);
+//   - IP bytes and packets: what crossed the cgroup_skb hooks, IP header and
+//     transport header included, retransmissions included;
+//   - acked/received (TCP only): bytes_acked and bytes_received of the
+//     socket.
+//
+// Tx is from the local socket toward the remote end; Rx the reverse.
+type Traffic struct {
+	TxPayload uint64 `json:"tx_payload_bytes"`
+	RxPayload uint64 `json:"rx_payload_bytes"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxPackets uint64 `json:"tx_packets"`
+	RxPackets uint64 `json:"rx_packets"`
+}
+
+// Add returns t+o.
+func (t Traffic) Add(o Traffic) Traffic {
+	return Traffic{
+		TxPayload: t.TxPayload + o.TxPayload, RxPayload: t.RxPayload + o.RxPayload,
+		TxBytes: t.TxBytes + o.TxBytes, RxBytes: t.RxBytes + o.RxBytes,
+		TxPackets: t.TxPackets + o.TxPackets, RxPackets: t.RxPackets + o.RxPackets,
+	}
+}
+
+// Process is one process (thread group) that owned sockets.
+type Process struct {
+	PID       int       `json:"pid"`
+	Comm      string    `json:"comm"`
+	Exe       string    `json:"exe"`
+	Cmdline   string    `json:"cmdline"`
+	UID       uint32    `json:"uid"`
+	User      string    `json:"user"`
+	StartTime time.Time `json:"start_time"`
+	// CgroupID is the cgroup v2 id of the process's sockets; Cgroup its path
+	// below the cgroup2 mount, when known.
+	CgroupID   uint64 `json:"cgroup_id"`
+	Cgroup     string `json:"cgroup"`
+	NetnsInode uint64 `json:"netns_inode"`
+	// Exited is true once the process has gone; it stays for a while so its
+	// final bytes are visible.
+	Exited bool `json:"exited"`
+	// Sockets is the number of its sockets seen alive in the last interval.
+	Sockets int `json:"sockets"`
+
+	Total Traffic `json:"total"` // since netmeter first saw the process
+	Delta Traffic `json:"delta"` // during the last interval
+
+	// Rates of IP bytes (the bytes an interface or a bill counts).
+	TxRate Rate `json:"tx_bytes_per_second"`
+	RxRate Rate `json:"rx_bytes_per_second"`
+	// TxRecent and RxRecent are the last (up to 60) per-interval rates,
+	// oldest first.
+	TxRecent []float64 `json:"tx_recent,omitempty"`
+	RxRecent []float64 `json:"rx_recent,omitempty"`
+}
+
+// Endpoint is one end of a connection.
+type Endpoint struct {
+	Addr string `json:"addr"` // IPv4 or IPv6 text; "" when unbound/unconnected
+	Port uint16 `json:"port"`
+}
+
+// Owner is the process at one end of a connection.
+type Owner struct {
+	PID  int    `json:"pid"`
+	Comm string `json:"comm"`
+}
+
+// Connection is one socket's traffic: a TCP connection, a UDP or ICMP socket.
+// A connection between two local sockets (loopback, or two namespaces both
+// watched) is one Connection with both ends: Local is the end that was
+// created first (usually the client), Peer the other; Total counts Local's
+// view (Tx = Local → Remote).
+type Connection struct {
+	Cookie     uint64   `json:"cookie"`
+	Proto      string   `json:"proto"`  // "tcp", "udp", "icmp", "raw"
+	Family     int      `json:"family"` // 4 or 6
+	NetnsInode uint64   `json:"netns_inode"`
+	Local      Endpoint `json:"local"`
+	Remote     Endpoint `json:"remote"`
+	State      string   `json:"state"` // TCP state ("established", …); "" for others
+	Owner      Owner    `json:"owner"`
+	// Peer is the owner of the other end when it is a local socket too.
+	Peer       *Owner    `json:"peer,omitempty"`
+	PeerCookie uint64    `json:"peer_cookie,omitempty"`
+	FirstSeen  time.Time `json:"first_seen"`
+	Closed     bool      `json:"closed"`
+
+	Total  Traffic `json:"total"`
+	Delta  Traffic `json:"delta"`
+	TxRate Rate    `json:"tx_bytes_per_second"`
+	RxRate Rate    `json:"rx_bytes_per_second"`
+}
+
+// Bucket is traffic with no owning process, labelled by why: "kernel"
+// (timewait and request sockets, kernel-generated replies such as RSTs),
+// "overflow" (a bounded map was full; see EngineStats.MapFull).
+type Bucket struct {
+	Name     string  `json:"name"`
+	CgroupID uint64  `json:"cgroup_id"`
+	Total    Traffic `json:"total"`
+	Delta    Traffic `json:"delta"`
+}
+
+// EngineStats says how complete the eBPF engine's view is.
+type EngineStats struct {
+	// Sockets is the number of sockets with counters in the kernel.
+	Sockets int `json:"sockets"`
+	// MapFull counts updates refused because a bounded map was full; those
+	// bytes are in the "overflow" bucket.
+	MapFull uint64 `json:"map_full"`
+	// RingLost counts socket-death records the ring buffer could not hold;
+	// their last bytes are recovered from the previous reading.
+	RingLost uint64 `json:"ring_lost"`
+}
