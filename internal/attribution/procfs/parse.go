@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 )
@@ -36,36 +37,52 @@ func parseStat(b []byte) (procStat, error) {
 	if open < 0 || end < open {
 		return s, errors.New("no (comm) field")
 	}
-	pid, err := strconv.Atoi(string(bytes.TrimRight(b[:open], " ")))
-	if err != nil || pid <= 0 {
+	pid, ok := parseDecimal(bytes.TrimRight(b[:open], " "))
+	if !ok || pid == 0 || pid > math.MaxInt32 {
 		return s, fmt.Errorf("bad pid %q", b[:open])
 	}
-	s.PID = pid
+	s.PID = int(pid)
 	s.Comm = string(b[open+1 : end])
-	// Fields after the comm, numbered as in proc(5) from field 3 (state).
-	f := bytes.Fields(b[end+1:])
+	// Fields after the comm, numbered as in proc(5) from field 3 (state);
+	// only those up to starttime are kept, without allocating.
 	const (
 		fState     = 3
 		fPPID      = 4
 		fFlags     = 9
 		fStartTime = 22
 	)
-	if len(f) < fStartTime-2 {
-		return s, fmt.Errorf("%d fields after comm, want at least %d", len(f), fStartTime-2)
+	var f [fStartTime + 1][]byte
+	n := 2
+	rest := b[end+1:]
+	for n < fStartTime {
+		rest = bytes.TrimLeft(rest, " \n")
+		if len(rest) == 0 {
+			break
+		}
+		i := bytes.IndexAny(rest, " \n")
+		if i < 0 {
+			i = len(rest)
+		}
+		n++
+		f[n], rest = rest[:i], rest[i:]
 	}
-	field := func(n int) []byte { return f[n-3] }
-	if len(field(fState)) != 1 {
-		return s, fmt.Errorf("bad state %q", field(fState))
+	if n < fStartTime {
+		return s, fmt.Errorf("%d fields after comm, want at least %d", n-2, fStartTime-2)
 	}
-	s.State = field(fState)[0]
-	if s.PPID, err = strconv.Atoi(string(field(fPPID))); err != nil || s.PPID < 0 {
-		return s, fmt.Errorf("bad ppid %q", field(fPPID))
+	if len(f[fState]) != 1 {
+		return s, fmt.Errorf("bad state %q", f[fState])
 	}
-	if s.Flags, err = strconv.ParseUint(string(field(fFlags)), 10, 64); err != nil {
-		return s, fmt.Errorf("bad flags %q", field(fFlags))
+	s.State = f[fState][0]
+	ppid, ok := parseDecimal(f[fPPID])
+	if !ok || ppid > math.MaxInt32 {
+		return s, fmt.Errorf("bad ppid %q", f[fPPID])
 	}
-	if s.StartTicks, err = strconv.ParseUint(string(field(fStartTime)), 10, 64); err != nil {
-		return s, fmt.Errorf("bad starttime %q", field(fStartTime))
+	s.PPID = int(ppid)
+	if s.Flags, ok = parseDecimal(f[fFlags]); !ok {
+		return s, fmt.Errorf("bad flags %q", f[fFlags])
+	}
+	if s.StartTicks, ok = parseDecimal(f[fStartTime]); !ok {
+		return s, fmt.Errorf("bad starttime %q", f[fStartTime])
 	}
 	return s, nil
 }
