@@ -3,9 +3,14 @@ package tui
 import (
 	"cmp"
 	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/netmeter/netmeter/internal/output"
 	"github.com/netmeter/netmeter/internal/snapshot"
 )
 
@@ -36,6 +41,8 @@ const (
 	MaxHistory           = 3600
 	DefaultMaxInterfaces = 256
 	DefaultForgetAfter   = 10 // snapshots an absent interface is kept
+	DefaultMaxRows       = 1000
+	MaxMaxRows           = 100000
 )
 
 // Options configures a [Model]. The zero value is valid: byte units, sorted
@@ -57,6 +64,31 @@ type Options struct {
 	// missing (absent, or Present=false) before it is forgotten; 0 means
 	// DefaultForgetAfter.
 	ForgetAfter int
+
+	// View is the view shown first (1, 2, 3 switch).
+	View ViewKind
+	// FlowSort is the initial order of the processes and connections views.
+	FlowSort FlowSort
+	// ProcessColumns and ConnectionColumns are the initial rate columns of
+	// those views ("t" cycles); ColumnsDefault means now and 2s/10s/40s.
+	ProcessColumns    Columns
+	ConnectionColumns Columns
+	// MaxRows bounds the rows of the processes and of the connections view
+	// (after filtering, in sort order; the rest is counted in the header);
+	// 0 means DefaultMaxRows, larger than MaxMaxRows is clamped.
+	MaxRows int
+
+	// DNS starts with host names in the connections view ("n" toggles).
+	// Lookups run in commands, at most DNSWorkers at a time (0 means
+	// DefaultDNSWorkers), answers are cached for DNSTTL (0 means
+	// DefaultDNSTTL; failures for at most a minute) in a cache of
+	// DNSCacheSize entries (0 means DefaultDNSCacheSize).
+	DNS          bool
+	DNSWorkers   int
+	DNSCacheSize int
+	DNSTTL       time.Duration
+	// Resolver looks up names; nil means net.DefaultResolver.LookupAddr.
+	Resolver Resolver
 }
 
 func (o Options) normalized() Options {
@@ -72,6 +104,33 @@ func (o Options) normalized() Options {
 	}
 	if o.Sort < SortName || o.Sort > SortTx {
 		o.Sort = SortName
+	}
+	if o.View < 0 || o.View >= numViews {
+		o.View = ViewInterfaces
+	}
+	if o.FlowSort < 0 || o.FlowSort >= numFlowSorts {
+		o.FlowSort = FlowByTx
+	}
+	if o.ProcessColumns < ColumnsDefault || o.ProcessColumns > ColumnsTotals {
+		o.ProcessColumns = ColumnsDefault
+	}
+	if o.ConnectionColumns < ColumnsDefault || o.ConnectionColumns > ColumnsTotals {
+		o.ConnectionColumns = ColumnsDefault
+	}
+	if o.MaxRows <= 0 {
+		o.MaxRows = DefaultMaxRows
+	}
+	o.MaxRows = min(o.MaxRows, MaxMaxRows)
+	if o.DNSWorkers <= 0 {
+		o.DNSWorkers = DefaultDNSWorkers
+	}
+	o.DNSWorkers = min(o.DNSWorkers, MaxDNSWorkers)
+	if o.DNSCacheSize <= 0 {
+		o.DNSCacheSize = DefaultDNSCacheSize
+	}
+	o.DNSCacheSize = min(o.DNSCacheSize, MaxDNSCacheSize)
+	if o.DNSTTL <= 0 {
+		o.DNSTTL = DefaultDNSTTL
 	}
 	return o
 }
@@ -121,6 +180,22 @@ type Model struct {
 	bits   bool
 	sort   SortKey
 	closed bool
+
+	view    ViewKind
+	help    bool   // the key help replaces the list
+	filter  string // case-insensitive substring; "" shows everything
+	editing bool   // typing the filter
+	family  Family
+	fsort   FlowSort
+	cols    [numViews]Columns
+	lists   [numViews]listState // processes and connections views
+
+	// Flow rows, rebuilt from snap on every change; never modified in place.
+	procRows, connRows     []flowRow
+	procTotals, connTotals flowTotals
+	procHidden, connHidden int // rows beyond MaxRows
+	buckets                map[string][]bucketSample
+	dns                    dnsState
 }
 
 // New returns a model reading snapshots from ch.
@@ -132,6 +207,10 @@ func New(ch <-chan snapshot.Snapshot, opts Options) Model {
 		ifaces: map[ifKey]ifState{},
 		bits:   opts.Bits,
 		sort:   opts.Sort,
+		view:   opts.View,
+		fsort:  opts.FlowSort,
+		cols:   [numViews]Columns{ViewProcesses: opts.ProcessColumns, ViewConnections: opts.ConnectionColumns},
+		dns:    newDNS(opts),
 	}
 }
 
@@ -143,7 +222,19 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case SnapshotMsg:
 		m = m.ingest(msg.Snapshot)
-		return m, WaitForSnapshot(m.ch)
+		m, lookups := m.lookups()
+		return m, tea.Batch(WaitForSnapshot(m.ch), lookups)
+	case dnsMsg:
+		m.dns = m.dns.answer(msg, m.snap.Time)
+		if m.filter != "" { // names take part in the filter
+			m = m.rebuild().follow()
+		}
+		return m, nil
+	case tea.PasteMsg:
+		if m.editing {
+			m = m.setFilter(m.filter + msg.Content)
+		}
+		return m, nil
 	case SourceClosedMsg:
 		m.closed = true
 		return m, tea.Quit
@@ -158,14 +249,130 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
-	n := len(m.order)
-	switch msg.String() {
-	case "q", "ctrl+c":
+	k := msg.String()
+	if k == "ctrl+c" {
 		return m, tea.Quit
+	}
+	if m.editing {
+		return m.editKey(msg)
+	}
+	switch k {
+	case "q":
+		return m, tea.Quit
+	case "1", "2", "3":
+		m.view = ViewKind(k[0] - '1')
+		m.help = false
+		return m.follow(), nil
+	case "?":
+		m.help = !m.help
+		return m, nil
+	case "/":
+		m.editing, m.help = true, false
+		return m, nil
+	case "u":
+		m.bits = !m.bits
+		return m, nil
+	case "esc":
+		if m.help {
+			m.help = false
+			return m, nil
+		}
+		m.detail = false
+		if m.filter != "" {
+			m = m.setFilter("")
+		}
+		return m.follow(), nil
+	case "4", "6":
+		f := FamilyIPv4
+		if k == "6" {
+			f = FamilyIPv6
+		}
+		if m.family == f {
+			f = FamilyAll
+		}
+		m.family = f
+		m = m.rebuild().follow()
+		return m.lookups()
+	case "n":
+		m.dns.on = !m.dns.on
+		if m.filter != "" {
+			m = m.rebuild().follow()
+		}
+		return m.lookups()
+	}
+	if m.view == ViewInterfaces {
+		return m.ifaceKey(k)
+	}
+	return m.flowKey(k)
+}
+
+// editKey handles a key while the filter is being typed: printable text
+// goes into the filter, enter keeps it, esc clears it; the selection keys
+// keep working.
+func (m Model) editKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
+	switch k := msg.String(); k {
+	case "enter":
+		m.editing = false
+		return m, nil
+	case "esc":
+		m.editing = false
+		return m.setFilter("").follow(), nil
+	case "backspace":
+		r := []rune(m.filter)
+		if len(r) > 0 {
+			m = m.setFilter(string(r[:len(r)-1]))
+		}
+		return m, nil
+	case "ctrl+u":
+		return m.setFilter(""), nil
+	case "up", "down", "pgup", "pgdown", "home", "end":
+		if m.view == ViewInterfaces {
+			return m.ifaceKey(k)
+		}
+		return m.flowKey(k)
+	}
+	if msg.Text != "" && msg.Mod&^tea.ModShift == 0 {
+		return m.setFilter(m.filter + msg.Text), nil
+	}
+	return m, nil
+}
+
+// setFilter applies a new filter (at most maxFilter bytes of printable
+// text) to every view.
+func (m Model) setFilter(f string) Model {
+	f = strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return -1
+	}, f)
+	for len(f) > maxFilter {
+		_, n := utf8.DecodeLastRuneInString(f)
+		f = f[:len(f)-n]
+	}
+	if f == m.filter {
+		return m
+	}
+	m.filter = f
+	m.order = m.sorted()
+	if i := slices.Index(m.order, m.selKey); i >= 0 && m.picked {
+		m.sel = i
+	}
+	if n := len(m.order); n > 0 {
+		m.sel = clamp(m.sel, 0, n-1)
+		m.selKey = m.order[m.sel]
+	}
+	return m.rebuild().follow()
+}
+
+// ifaceKey handles the interfaces view's keys.
+func (m Model) ifaceKey(k string) (tea.Model, tea.Cmd) {
+	n := len(m.order)
+	switch k {
 	case "up", "k", "down", "j", "pgup", "pgdown", "home", "g", "end", "G":
 		m.picked = true
 	}
-	switch msg.String() {
+	switch k {
 	case "up", "k":
 		m.sel--
 	case "down", "j":
@@ -180,10 +387,6 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		m.sel = n - 1
 	case "enter", "tab":
 		m.detail = !m.detail
-	case "esc":
-		m.detail = false
-	case "u":
-		m.bits = !m.bits
 	case "s":
 		m.sort = (m.sort + 1) % 3
 		m.order = m.sorted()
@@ -201,11 +404,59 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// follow clamps the selection and scrolls the list so that it is visible.
+// flowKey handles the processes and connections views' keys.
+func (m Model) flowKey(k string) (tea.Model, tea.Cmd) {
+	v := m.view
+	ls := m.lists[v]
+	rows := m.rows(v)
+	page := max(m.flowRows(v), 1)
+	switch k {
+	case "up", "k":
+		ls.sel--
+	case "down", "j":
+		ls.sel++
+	case "pgup":
+		ls.sel -= page
+	case "pgdown":
+		ls.sel += page
+	case "home", "g":
+		ls.sel = 0
+	case "end", "G":
+		ls.sel = len(rows) - 1
+	case "s":
+		m.fsort = (m.fsort + 1) % numFlowSorts
+		m = m.rebuild().follow()
+		return m.lookups()
+	case "t":
+		c := m.columnsOf(v)%ColumnsTotals + 1 // now → windows → totals → now
+		m.cols[v] = c
+		m = m.rebuild().follow()
+		return m, nil
+	default:
+		return m, nil
+	}
+	ls.picked = true
+	ls.sel = clamp(ls.sel, 0, len(rows)-1)
+	if len(rows) > 0 {
+		ls.key = rows[ls.sel].key
+	}
+	m.lists[v] = ls
+	return m.follow(), nil
+}
+
+// follow clamps the selections and scrolls the lists so that they are
+// visible.
 func (m Model) follow() Model {
 	n := len(m.order)
 	m.sel = clamp(m.sel, 0, n-1)
 	m.offset = scrollOffset(m.offset, m.sel, m.layout().rows, n)
+	for _, v := range []ViewKind{ViewProcesses, ViewConnections} {
+		ls := m.lists[v]
+		n := len(m.rows(v))
+		ls.sel = clamp(ls.sel, 0, n-1)
+		ls.offset = scrollOffset(ls.offset, ls.sel, m.flowRows(v), n)
+		m.lists[v] = ls
+	}
 	return m
 }
 
@@ -225,8 +476,10 @@ func scrollOffset(off, sel, rows, n int) int {
 // sorted returns a new slice of the tracked interfaces in display order.
 func (m Model) sorted() []ifKey {
 	keys := make([]ifKey, 0, len(m.ifaces))
-	for k := range m.ifaces {
-		keys = append(keys, k)
+	for k, st := range m.ifaces {
+		if m.match(output.DisplayName(&st.cur), st.cur.Kind) {
+			keys = append(keys, k)
+		}
 	}
 	rate := func(st ifState) float64 {
 		var v float64
@@ -308,7 +561,8 @@ func (m Model) ingest(s snapshot.Snapshot) Model {
 		m.sel = clamp(m.sel, 0, n-1)
 		m.selKey = m.order[m.sel]
 	}
-	return m.follow()
+	m.buckets = pushBuckets(m.buckets, &s)
+	return m.rebuild().follow()
 }
 
 // evict keeps max interfaces: present ones before missing ones, already

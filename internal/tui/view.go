@@ -27,8 +27,6 @@ var (
 	plain    = lipgloss.NewStyle()
 )
 
-const help = "j/k select  enter details  u units  s sort  q quit"
-
 // View renders the model in the alternate screen.
 func (m Model) View() tea.View {
 	v := tea.NewView(m.render())
@@ -82,9 +80,14 @@ func (m Model) render() string {
 	lay := m.layout()
 	lines := make([]string, 0, m.height)
 	lines = append(lines, m.header(w))
-	if m.received == 0 {
+	switch {
+	case m.help:
+		lines = append(lines, helpText...)
+	case m.received == 0:
 		lines = append(lines, "", "  waiting for the first snapshot…")
-	} else {
+	case m.view != ViewInterfaces:
+		lines = append(lines, m.flowBody(w)...)
+	default:
 		lines = append(lines, m.list(w, lay)...)
 		if lay.panel {
 			lines = append(lines, m.panel(w, lay)...)
@@ -94,7 +97,7 @@ func (m Model) render() string {
 		lines = append(lines, "")
 	}
 	lines = lines[:min(len(lines), m.height-1)]
-	lines = append(lines, styleHelp.Render(help))
+	lines = append(lines, m.footer(w))
 	lines = lines[max(len(lines)-m.height, 0):]
 	if m.height == 1 {
 		lines = lines[:0]
@@ -108,7 +111,9 @@ func (m Model) render() string {
 
 func (m Model) header(w int) string {
 	parts := []string{styleTitle.Render("netmeter")}
-	if m.received > 0 {
+	if m.received > 0 && m.view != ViewInterfaces {
+		parts = append(parts, m.snap.Time.Format("15:04:05"), m.flowHeaderCounts())
+	} else if m.received > 0 {
 		s := m.snap
 		gone := 0
 		for _, st := range m.ifaces {
@@ -130,6 +135,12 @@ func (m Model) header(w int) string {
 		unit = "bits/s"
 	}
 	right := unit + "  sort " + m.sort.String()
+	if m.view != ViewInterfaces {
+		right = strings.Join(append([]string{unit}, m.flowStatus()...), "  ")
+	}
+	if m.filter != "" && !m.editing {
+		right = "/" + m.filter + "  " + right
+	}
 	left := parts[0]
 	for _, p := range parts[1:] {
 		if ansi.StringWidth(left)+2+ansi.StringWidth(p) > w {
@@ -137,7 +148,7 @@ func (m Model) header(w int) string {
 		}
 		left += "  " + p
 	}
-	if gap := w - ansi.StringWidth(left) - len(right); gap >= 2 {
+	if gap := w - ansi.StringWidth(left) - ansi.StringWidth(right); gap >= 2 {
 		return left + strings.Repeat(" ", gap) + right
 	}
 	return left

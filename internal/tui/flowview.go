@@ -1,0 +1,472 @@
+package tui
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/netmeter/netmeter/internal/output"
+	"github.com/netmeter/netmeter/internal/snapshot"
+)
+
+// flowChrome is the header, totals line, column header and footer.
+const flowChrome = 4
+
+func (m Model) linesPerRow(v ViewKind) int {
+	if m.columnsOf(v) == ColumnsWindows {
+		return 2
+	}
+	return 1
+}
+
+// flowRows is how many rows of view v fit on the screen.
+func (m Model) flowRows(v ViewKind) int {
+	if m.width <= 0 || m.height <= 0 {
+		return 0
+	}
+	return max(m.height-flowChrome, 0) / m.linesPerRow(v)
+}
+
+// fcol is a column of the processes or connections view. A row has one
+// or two lines (two with ColumnsWindows: sent above, received below).
+type fcol struct {
+	title string
+	right bool
+	prio  int  // lowest priorities are dropped first when too narrow
+	flex  bool // takes the width left over, between min and its content
+	min   int
+	max   int // content wider than this is cut with "…" (0: no limit)
+	width int
+	cell  func(r *flowRow, line, width int) seg
+}
+
+func (m Model) rateText(v float64) string { return output.FormatRate(v, m.bits) }
+
+// procColumns and connColumns return the columns of a view for its
+// column set.
+func (m Model) procColumns() []fcol {
+	cols := []fcol{
+		{title: "PID", right: true, prio: 80, cell: func(r *flowRow, line, _ int) seg {
+			if line > 0 || r.kind != rowProc {
+				return seg{}
+			}
+			return seg{strconv.Itoa(r.proc.PID), plain}
+		}},
+		{title: "USER", prio: 30, max: 12, cell: func(r *flowRow, line, _ int) seg {
+			if line > 0 || r.kind != rowProc {
+				return seg{}
+			}
+			u := r.proc.User
+			if u == "" {
+				u = strconv.FormatUint(uint64(r.proc.UID), 10)
+			}
+			return seg{u, plain}
+		}},
+		{title: "PROGRAM", prio: 100, flex: true, min: 8, cell: func(r *flowRow, line, _ int) seg {
+			if line > 0 {
+				return seg{}
+			}
+			if r.kind == rowBucket {
+				return seg{output.BucketName(r.bucket), styleHelp}
+			}
+			name := output.ProgramName(r.proc)
+			if r.proc.Exited {
+				name += " (exited)"
+			}
+			return seg{name, plain}
+		}},
+		{title: "SOCK", right: true, prio: 40, cell: func(r *flowRow, line, _ int) seg {
+			if line > 0 || r.kind != rowProc {
+				return seg{}
+			}
+			return seg{strconv.Itoa(r.proc.Sockets), plain}
+		}},
+	}
+	return append(cols, m.rateColumns(ViewProcesses)...)
+}
+
+func (m Model) connColumns() []fcol {
+	c := m.columnsOf(ViewConnections)
+	ends := fcol{title: "LOCAL → REMOTE", prio: 100, flex: true, min: 16, cell: func(r *flowRow, line, width int) seg {
+		if line == 0 {
+			return seg{m.endpoints(r.conn, width), plain}
+		}
+		// The second line of a two-line row says who and what.
+		parts := []string{output.ProtoName(r.conn), connProcess(r.conn)}
+		if st := output.ConnState(r.conn); st != "-" {
+			parts = append(parts, st)
+		}
+		return seg{"  " + strings.Join(parts, "  "), styleHelp}
+	}}
+	if c == ColumnsWindows {
+		return append([]fcol{ends}, m.rateColumns(ViewConnections)...)
+	}
+	cols := []fcol{
+		ends,
+		{title: "PROTO", prio: 45, cell: func(r *flowRow, _, _ int) seg { return seg{output.ProtoName(r.conn), plain} }},
+		{title: "PROCESS", prio: 85, max: 24, cell: func(r *flowRow, _, _ int) seg { return seg{connProcess(r.conn), plain} }},
+	}
+	return append(cols, m.rateColumns(ViewConnections)...)
+}
+
+// connProcess names the owner, and the peer of a local connection:
+// "curl ⇄ nginx".
+func connProcess(c *snapshot.Connection) string {
+	name := func(o snapshot.Owner) string {
+		if o.Comm == "" {
+			return "pid " + strconv.Itoa(o.PID)
+		}
+		return o.Comm
+	}
+	if c.Peer != nil {
+		return name(c.Owner) + " ⇄ " + name(*c.Peer)
+	}
+	return name(c.Owner)
+}
+
+// endpoints is "local → remote" in at most width cells: the local address
+// goes first (":port" is the part that matters), then the remote is cut.
+func (m Model) endpoints(c *snapshot.Connection, width int) string {
+	remote := output.FormatEndpoint(c.Remote)
+	if name, ok := m.hostName(c.Remote.Addr); ok {
+		remote = output.HostPort(name, c.Remote.Port)
+		if strings.Contains(name, ":") { // never bracket a name
+			remote = name + ":" + strconv.Itoa(int(c.Remote.Port))
+		}
+	}
+	local := output.FormatEndpoint(c.Local)
+	full := local + " → " + remote
+	if ansi.StringWidth(full) <= width || c.Local.Port == 0 {
+		return full
+	}
+	return ":" + strconv.Itoa(int(c.Local.Port)) + " → " + remote
+}
+
+// rateColumns are the rate and total columns for a view's column set.
+func (m Model) rateColumns(v ViewKind) []fcol {
+	rate := func(title string, prio int, tx bool, pick func(snapshot.Rate) float64) fcol {
+		return fcol{title: title, right: true, prio: prio, cell: func(r *flowRow, line, _ int) seg {
+			if tx {
+				return seg{m.rateText(pick(r.tx)), styleTx}
+			}
+			return seg{m.rateText(pick(r.rx)), styleRx}
+		}}
+	}
+	total := func(title string, prio int, f func(t snapshot.Traffic) uint64) fcol {
+		return fcol{title: title, right: true, prio: prio, cell: func(r *flowRow, line, _ int) seg {
+			if line > 0 {
+				return seg{}
+			}
+			return seg{output.FormatBytes(f(r.total)), plain}
+		}}
+	}
+	cur := func(rt snapshot.Rate) float64 { return rt.Current }
+	switch m.columnsOf(v) {
+	case ColumnsWindows:
+		// Two lines: sent above, received below, like iftop's => and <=.
+		window := func(title string, prio int, pick func(snapshot.Rate) float64) fcol {
+			return fcol{title: title, right: true, prio: prio, cell: func(r *flowRow, line, _ int) seg {
+				if line == 0 {
+					return seg{m.rateText(pick(r.tx)), styleTx}
+				}
+				return seg{m.rateText(pick(r.rx)), styleRx}
+			}}
+		}
+		return []fcol{
+			{title: "", prio: 98, cell: func(r *flowRow, line, _ int) seg {
+				if line == 0 {
+					return seg{"sent", styleTx}
+				}
+				return seg{"recv", styleRx}
+			}},
+			window("2s", 97, func(rt snapshot.Rate) float64 { return rt.Window2s }),
+			window("10s", 70, func(rt snapshot.Rate) float64 { return rt.Window10s }),
+			window("40s", 65, func(rt snapshot.Rate) float64 { return rt.Window40s }),
+			{title: "TOTAL", right: true, prio: 60, cell: func(r *flowRow, line, _ int) seg {
+				if line == 0 {
+					return seg{output.FormatBytes(r.total.TxBytes), plain}
+				}
+				return seg{output.FormatBytes(r.total.RxBytes), plain}
+			}},
+		}
+	case ColumnsTotals:
+		return []fcol{
+			total("SENT", 95, func(t snapshot.Traffic) uint64 { return t.TxBytes }),
+			total("RECV", 95, func(t snapshot.Traffic) uint64 { return t.RxBytes }),
+			total("SENT PAYLOAD", 55, func(t snapshot.Traffic) uint64 { return t.TxPayload }),
+			total("RECV PAYLOAD", 55, func(t snapshot.Traffic) uint64 { return t.RxPayload }),
+		}
+	default:
+		return []fcol{
+			rate("SENT/s", 95, true, cur),
+			rate("RECV/s", 95, false, cur),
+			total("SENT", 60, func(t snapshot.Traffic) uint64 { return t.TxBytes }),
+			total("RECV", 60, func(t snapshot.Traffic) uint64 { return t.RxBytes }),
+		}
+	}
+}
+
+// fitFlow sizes the columns to the rows' content and drops the lowest
+// priorities until they fit in w; the flex column gets what is left.
+func fitFlow(cols []fcol, rows []flowRow, lines, w int) ([]fcol, int) {
+	for i := range cols {
+		c := &cols[i]
+		c.width = ansi.StringWidth(c.title)
+		for r := range rows {
+			for l := range lines {
+				c.width = max(c.width, ansi.StringWidth(c.cell(&rows[r], l, 1<<10).text))
+			}
+		}
+		if c.max > 0 {
+			c.width = min(c.width, c.max)
+		}
+	}
+	sep := 2
+	total := func(flexMin bool) int {
+		n := markerWidth
+		for i, c := range cols {
+			if i > 0 {
+				n += sep
+			}
+			if c.flex && flexMin {
+				n += min(c.min, c.width)
+			} else {
+				n += c.width
+			}
+		}
+		return n
+	}
+	if total(false) > w {
+		sep = 1
+	}
+	for total(true) > w && len(cols) > 1 {
+		low := -1
+		for i, c := range cols {
+			if !c.flex && (low < 0 || c.prio < cols[low].prio) {
+				low = i
+			}
+		}
+		if low < 0 {
+			break
+		}
+		cols = append(cols[:low:low], cols[low+1:]...)
+	}
+	if over := total(false) - w; over > 0 {
+		for i := range cols {
+			if cols[i].flex {
+				cols[i].width = max(cols[i].width-over, min(cols[i].min, cols[i].width))
+			}
+		}
+	}
+	return cols, sep
+}
+
+// flowBody renders the totals line, the column header and the rows of the
+// processes or connections view.
+func (m Model) flowBody(w int) []string {
+	v := m.view
+	rows := m.rows(v)
+	tot, what := m.procTotals, "processes"
+	if v == ViewConnections {
+		tot, what = m.connTotals, "connections"
+	}
+	if m.snap.Engine == nil && len(rows) == 0 {
+		return []string{"", "  no " + what + ": the eBPF engine is not running (per-process traffic needs it)"}
+	}
+	lines := []string{m.totalsLine(tot)}
+	var cols []fcol
+	if v == ViewConnections {
+		cols = m.connColumns()
+	} else {
+		cols = m.procColumns()
+	}
+	per := m.linesPerRow(v)
+	cols, sep := fitFlow(cols, rows, per, w)
+
+	hdr := []seg{{strings.Repeat(" ", markerWidth), plain}}
+	for i, c := range cols {
+		hdr = appendFlowCell(hdr, i, sep, c, seg{c.title, styleColHdr})
+	}
+	lines = append(lines, join(hdr, false))
+	if len(rows) == 0 {
+		msg := "  no " + what
+		if m.filter != "" || (v == ViewConnections && m.family != FamilyAll) {
+			msg += " match"
+		}
+		return append(lines, msg)
+	}
+	ls := m.lists[v]
+	n := m.flowRows(v)
+	off := scrollOffset(ls.offset, ls.sel, n, len(rows))
+	for i := off; i < min(off+n, len(rows)); i++ {
+		r := &rows[i]
+		selected := i == ls.sel
+		for l := range per {
+			marker := "  "
+			if selected && l == 0 {
+				marker = "> "
+			}
+			row := []seg{{marker, plain}}
+			for j, c := range cols {
+				cell := c.cell(r, l, c.width)
+				if ansi.StringWidth(cell.text) > c.width {
+					cell.text = ansi.Truncate(cell.text, c.width, "…")
+				}
+				row = appendFlowCell(row, j, sep, c, cell)
+			}
+			if r.dim {
+				for k := range row {
+					row[k].style = styleGone
+				}
+			}
+			lines = append(lines, join(row, selected))
+		}
+	}
+	return lines
+}
+
+func appendFlowCell(row []seg, i, sep int, c fcol, cell seg) []seg {
+	return appendCell(row, i, sep, column{width: c.width, right: c.right}, []seg{cell})
+}
+
+// totalsLine sums the listed rows: rates as the columns show them, and the
+// totals since start; engine losses are flagged.
+func (m Model) totalsLine(t flowTotals) string {
+	var b strings.Builder
+	b.WriteString(styleColHdr.Render("total"))
+	label, pick := "", func(r snapshot.Rate) float64 { return r.Current }
+	if m.columnsOf(m.view) == ColumnsWindows {
+		label, pick = " 2s", func(r snapshot.Rate) float64 { return r.Window2s }
+	}
+	fmt.Fprintf(&b, "  sent%s %s  recv%s %s", label, styleTx.Render(m.rateText(pick(t.tx))), label, styleRx.Render(m.rateText(pick(t.rx))))
+	fmt.Fprintf(&b, "  │ since start sent %s  recv %s", output.FormatBytes(t.total.TxBytes), output.FormatBytes(t.total.RxBytes))
+	if e := m.snap.Engine; e != nil {
+		if e.MapFull > 0 {
+			b.WriteString("  " + styleHot.Render(fmt.Sprintf("map full %d", e.MapFull)))
+		}
+		if e.RingLost > 0 {
+			b.WriteString("  " + styleHot.Render(fmt.Sprintf("ring lost %d", e.RingLost)))
+		}
+	}
+	return b.String()
+}
+
+// flowHeaderCounts is the header's summary of the flow view.
+func (m Model) flowHeaderCounts() string {
+	var n string
+	switch m.view {
+	case ViewProcesses:
+		t := m.procTotals
+		n = fmt.Sprintf("%d procs", t.n-t.buckets)
+		if t.dim > 0 {
+			n += fmt.Sprintf(" (%d exited)", t.dim)
+		}
+		if m.procHidden > 0 {
+			n += fmt.Sprintf(" +%d not shown", m.procHidden)
+		}
+	default:
+		t := m.connTotals
+		n = fmt.Sprintf("%d conns", t.n)
+		if t.dim > 0 {
+			n += fmt.Sprintf(" (%d closed)", t.dim)
+		}
+		if m.connHidden > 0 {
+			n += fmt.Sprintf(" +%d not shown", m.connHidden)
+		}
+	}
+	return n
+}
+
+// helpText is the "?" screen.
+var helpText = []string{
+	"keys",
+	"  1 2 3         interfaces, processes, connections view",
+	"  j/k ↑/↓       select; pgup/pgdown, g/G home/end",
+	"  s             sort: interfaces name → rx → tx;",
+	"                processes, connections tx → rx → total → name",
+	"  t             columns: now → 2s/10s/40s → totals (processes, connections)",
+	"  /             filter by name, pid, user, port, address or host name;",
+	"                enter keeps it, esc clears it",
+	"  4  6          connections: IPv4 only, IPv6 only (again: both)",
+	"  n             connections: host names (looked up in the background)",
+	"  u             bytes/s ↔ bits/s",
+	"  enter  tab    interface details",
+	"  esc           close details or help, clear the filter",
+	"  q  ctrl+c     quit",
+	"",
+	"Rates and totals are IP bytes (headers included); PAYLOAD is what",
+	"applications sent and received. [kernel] is traffic no process owns",
+	"(TIME-WAIT, RSTs), [overflow] what did not fit the engine's maps.",
+}
+
+// footer lists the views (the current one in brackets) and the keys that
+// fit, most useful first; "? help" and "q quit" always stay.
+func (m Model) footer(w int) string {
+	if m.editing {
+		return styleTitle.Render("/") + m.filter + "▏" + styleHelp.Render("  enter keep  esc clear")
+	}
+	tabs := make([]string, 0, numViews)
+	for v, name := range []string{"ifaces", "procs", "conns"} {
+		t := strconv.Itoa(v+1) + " " + name
+		if ViewKind(v) == m.view {
+			t = "[" + t + "]"
+		}
+		tabs = append(tabs, t)
+	}
+	var opt []string
+	switch m.view {
+	case ViewInterfaces:
+		opt = []string{"enter details", "s sort", "/ filter", "u units"}
+	case ViewProcesses:
+		opt = []string{"s sort", "t columns", "/ filter", "u units"}
+	default:
+		opt = []string{"s sort", "/ filter", "4/6 family", "n dns", "t columns", "u units"}
+	}
+	if m.filter != "" {
+		opt = append([]string{"esc clear filter"}, opt...)
+	}
+	fixed := strings.Join(tabs, " ")
+	tail := "  ? help  q quit"
+	if ansi.StringWidth(fixed)+ansi.StringWidth(tail) > w { // just the numbers
+		for v := range tabs {
+			tabs[v] = strconv.Itoa(v + 1)
+			if ViewKind(v) == m.view {
+				tabs[v] = "[" + tabs[v] + "]"
+			}
+		}
+		fixed = strings.Join(tabs, " ")
+	}
+	used := ansi.StringWidth(fixed) + ansi.StringWidth(tail)
+	keep := make([]bool, len(opt))
+	for i, o := range opt {
+		if used+2+ansi.StringWidth(o) <= w {
+			used += 2 + ansi.StringWidth(o)
+			keep[i] = true
+		}
+	}
+	var b strings.Builder
+	b.WriteString(fixed)
+	for i, o := range opt {
+		if keep[i] {
+			b.WriteString("  " + o)
+		}
+	}
+	b.WriteString(tail)
+	return styleHelp.Render(b.String())
+}
+
+// flowStatus is the right side of the header in a flow view.
+func (m Model) flowStatus() []string {
+	var st []string
+	if m.view == ViewConnections {
+		if m.family != FamilyAll {
+			st = append(st, m.family.String()+" only")
+		}
+		if m.dns.on {
+			st = append(st, "dns")
+		}
+	}
+	return append(st, "sort "+m.fsort.String())
+}
