@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/netmeter/netmeter/internal/snapshot"
+	"github.com/netmeter/netmeter/internal/source/engine"
 	"github.com/netmeter/netmeter/internal/source/iface"
 )
 
@@ -15,12 +16,21 @@ type Watcher interface {
 	Watch(ctx context.Context, fn func(iface.Event)) error
 }
 
-// Loop polls a source on a wall-clock ticker and emits one Snapshot per tick.
+// EngineReader reads the eBPF engine's counters (engine.Engine).
+type EngineReader interface {
+	Read() (engine.Reading, error)
+}
+
+// Loop polls its sources on a wall-clock ticker and emits one Snapshot per
+// tick.
 type Loop struct {
 	Source   iface.Source
 	Interval time.Duration
 	Tracker  *Interfaces
-	Log      *slog.Logger
+	// Engine and Flows, when set, add processes and connections.
+	Engine EngineReader
+	Flows  *Flows
+	Log    *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -41,7 +51,21 @@ func (l *Loop) Poll() (snapshot.Snapshot, error) {
 			"interface", a.Interface, "counter", a.Counter, "verdict", a.Verdict.String(),
 			"previous", a.Prev, "current", a.Cur, "counted", a.Counted)
 	}
-	return snapshot.Snapshot{Time: now, Interval: l.Interval, Source: l.Source.Name(), Interfaces: ifs}, nil
+	s := snapshot.Snapshot{Time: now, Interval: l.Interval, Source: l.Source.Name(), Interfaces: ifs}
+	if l.Engine != nil && l.Flows != nil {
+		r, err := l.Engine.Read()
+		if err != nil {
+			return snapshot.Snapshot{}, fmt.Errorf("read engine: %w", err)
+		}
+		s.Processes, s.Connections, s.Unattributed = l.Flows.Observe(now, r)
+		st := r.Stats
+		s.Engine = &snapshot.EngineStats{
+			Sockets:  len(r.Live),
+			MapFull:  st.CountStoreFail + st.TimewaitFull + st.BucketFull,
+			RingLost: st.RingFull + st.PendingDropped,
+		}
+	}
+	return s, nil
 }
 
 func (l *Loop) logger() *slog.Logger {
