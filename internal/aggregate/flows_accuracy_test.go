@@ -131,11 +131,11 @@ func (r *flowRig) unattributed() snapshot.Traffic {
 // headers, and that bytes with no process stay under 0.1 %.
 func TestProcessAttributionExact(t *testing.T) {
 	type tc struct {
-		name        string
-		proto       string
-		six, veth   bool
-		n           int64 // TCP bytes per connection, or UDP datagram size
-		conns       int   // TCP connections, or UDP datagrams
+		name      string
+		proto     string
+		six, veth bool
+		n         int64 // TCP bytes per connection, or UDP datagram size
+		conns     int   // TCP connections, or UDP datagrams
 	}
 	cases := []tc{
 		{"tcp4-loopback-long", "tcp", false, false, 32 << 20, 1},
