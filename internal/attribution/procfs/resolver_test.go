@@ -224,9 +224,10 @@ func BenchmarkResolverLookupHit(b *testing.B) {
 	if !ok {
 		b.Fatal("Lookup(self) failed")
 	}
+	pid := os.Getpid()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := r.Lookup(os.Getpid(), info.StartTicks); !ok {
+		if _, ok := r.Lookup(pid, info.StartTicks); !ok {
 			b.Fatal("miss")
 		}
 	}
@@ -238,10 +239,11 @@ func BenchmarkResolverLookupHitParallel(b *testing.B) {
 	if !ok {
 		b.Fatal("Lookup(self) failed")
 	}
+	pid := os.Getpid()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, ok := r.Lookup(os.Getpid(), info.StartTicks); !ok {
+			if _, ok := r.Lookup(pid, info.StartTicks); !ok {
 				b.Error("miss")
 				return
 			}
