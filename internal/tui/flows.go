@@ -139,7 +139,7 @@ type flowTotals struct {
 	n, dim  int
 	buckets int // rows that are unattributed buckets, counted in n
 	tx, rx  snapshot.Rate
-	total  snapshot.Traffic
+	total   snapshot.Traffic
 }
 
 func (t flowTotals) add(r *flowRow) flowTotals {

@@ -11,6 +11,10 @@ import (
 	"github.com/netmeter/netmeter/internal/snapshot"
 )
 
+// optional is the priority below which a column gives way to the flex
+// column's wanted width.
+const optional = 70
+
 // flowChrome is the header, totals line, column header and footer.
 const flowChrome = 4
 
@@ -37,6 +41,7 @@ type fcol struct {
 	prio  int  // lowest priorities are dropped first when too narrow
 	flex  bool // takes the width left over, between min and its content
 	min   int
+	want  int // the flex column gets this much before optional columns (prio < optional)
 	max   int // content wider than this is cut with "…" (0: no limit)
 	width int
 	cell  func(r *flowRow, line, width int) seg
@@ -54,7 +59,7 @@ func (m Model) procColumns() []fcol {
 			}
 			return seg{strconv.Itoa(r.proc.PID), plain}
 		}},
-		{title: "USER", prio: 30, max: 12, cell: func(r *flowRow, line, _ int) seg {
+		{title: "USER", prio: 75, max: 8, cell: func(r *flowRow, line, _ int) seg {
 			if line > 0 || r.kind != rowProc {
 				return seg{}
 			}
@@ -64,7 +69,7 @@ func (m Model) procColumns() []fcol {
 			}
 			return seg{u, plain}
 		}},
-		{title: "PROGRAM", prio: 100, flex: true, min: 8, cell: func(r *flowRow, line, _ int) seg {
+		{title: "PROGRAM", prio: 100, flex: true, min: 8, want: 16, cell: func(r *flowRow, line, _ int) seg {
 			if line > 0 {
 				return seg{}
 			}
@@ -89,13 +94,17 @@ func (m Model) procColumns() []fcol {
 
 func (m Model) connColumns() []fcol {
 	c := m.columnsOf(ViewConnections)
-	ends := fcol{title: "LOCAL → REMOTE", prio: 100, flex: true, min: 16, cell: func(r *flowRow, line, width int) seg {
+	ends := fcol{title: "LOCAL → REMOTE", prio: 100, flex: true, min: 16, want: 30, cell: func(r *flowRow, line, width int) seg {
 		if line == 0 {
 			return seg{m.endpoints(r.conn, width), plain}
 		}
 		// The second line of a two-line row says who and what.
 		parts := []string{output.ProtoName(r.conn), connProcess(r.conn)}
-		if st := output.ConnState(r.conn); st != "-" {
+		switch st := output.ConnState(r.conn); st {
+		case "-":
+		case "established": // as ss abbreviates it
+			parts = append(parts, "estab")
+		default:
 			parts = append(parts, st)
 		}
 		return seg{"  " + strings.Join(parts, "  "), styleHelp}
@@ -105,7 +114,7 @@ func (m Model) connColumns() []fcol {
 	}
 	cols := []fcol{
 		ends,
-		{title: "PROTO", prio: 45, cell: func(r *flowRow, _, _ int) seg { return seg{output.ProtoName(r.conn), plain} }},
+		{title: "PROTO", prio: 72, cell: func(r *flowRow, _, _ int) seg { return seg{output.ProtoName(r.conn), plain} }},
 		{title: "PROCESS", prio: 85, max: 24, cell: func(r *flowRow, _, _ int) seg { return seg{connProcess(r.conn), plain} }},
 	}
 	return append(cols, m.rateColumns(ViewConnections)...)
@@ -224,36 +233,51 @@ func fitFlow(cols []fcol, rows []flowRow, lines, w int) ([]fcol, int) {
 		}
 	}
 	sep := 2
-	total := func(flexMin bool) int {
+	// total is the row width with the flex column at most flexW wide.
+	total := func(flexW int) int {
 		n := markerWidth
 		for i, c := range cols {
 			if i > 0 {
 				n += sep
 			}
-			if c.flex && flexMin {
-				n += min(c.min, c.width)
+			if c.flex {
+				n += min(flexW, c.width)
 			} else {
 				n += c.width
 			}
 		}
 		return n
 	}
-	if total(false) > w {
+	if total(1<<20) > w {
 		sep = 1
 	}
-	for total(true) > w && len(cols) > 1 {
+	// drop removes the lowest-priority column below prio; false if none.
+	drop := func(prio int) bool {
 		low := -1
 		for i, c := range cols {
-			if !c.flex && (low < 0 || c.prio < cols[low].prio) {
+			if !c.flex && c.prio < prio && (low < 0 || c.prio < cols[low].prio) {
 				low = i
 			}
 		}
 		if low < 0 {
-			break
+			return false
 		}
 		cols = append(cols[:low:low], cols[low+1:]...)
+		return true
 	}
-	if over := total(false) - w; over > 0 {
+	want, least := 0, 0
+	for _, c := range cols {
+		if c.flex {
+			want, least = c.want, c.min
+		}
+	}
+	// Optional columns give way to the flex column's wanted width, then
+	// any column to its minimum.
+	for total(want) > w && drop(optional) {
+	}
+	for total(least) > w && drop(1<<20) {
+	}
+	if over := total(1<<20) - w; over > 0 {
 		for i := range cols {
 			if cols[i].flex {
 				cols[i].width = max(cols[i].width-over, min(cols[i].min, cols[i].width))
@@ -335,13 +359,13 @@ func appendFlowCell(row []seg, i, sep int, c fcol, cell seg) []seg {
 // totals since start; engine losses are flagged.
 func (m Model) totalsLine(t flowTotals) string {
 	var b strings.Builder
-	b.WriteString(styleColHdr.Render("total"))
-	label, pick := "", func(r snapshot.Rate) float64 { return r.Current }
+	title, pick := "total", func(r snapshot.Rate) float64 { return r.Current }
 	if m.columnsOf(m.view) == ColumnsWindows {
-		label, pick = " 2s", func(r snapshot.Rate) float64 { return r.Window2s }
+		title, pick = "total 2s", func(r snapshot.Rate) float64 { return r.Window2s }
 	}
-	fmt.Fprintf(&b, "  sent%s %s  recv%s %s", label, styleTx.Render(m.rateText(pick(t.tx))), label, styleRx.Render(m.rateText(pick(t.rx))))
-	fmt.Fprintf(&b, "  │ since start sent %s  recv %s", output.FormatBytes(t.total.TxBytes), output.FormatBytes(t.total.RxBytes))
+	b.WriteString(styleColHdr.Render(title))
+	fmt.Fprintf(&b, "  sent %s  recv %s", styleTx.Render(m.rateText(pick(t.tx))), styleRx.Render(m.rateText(pick(t.rx))))
+	fmt.Fprintf(&b, "  │  cum sent %s  recv %s", output.FormatBytes(t.total.TxBytes), output.FormatBytes(t.total.RxBytes))
 	if e := m.snap.Engine; e != nil {
 		if e.MapFull > 0 {
 			b.WriteString("  " + styleHot.Render(fmt.Sprintf("map full %d", e.MapFull)))
@@ -359,7 +383,7 @@ func (m Model) flowHeaderCounts() string {
 	switch m.view {
 	case ViewProcesses:
 		t := m.procTotals
-		n = fmt.Sprintf("%d procs", t.n-t.buckets)
+		n = plural(t.n-t.buckets, "proc")
 		if t.dim > 0 {
 			n += fmt.Sprintf(" (%d exited)", t.dim)
 		}
@@ -368,7 +392,7 @@ func (m Model) flowHeaderCounts() string {
 		}
 	default:
 		t := m.connTotals
-		n = fmt.Sprintf("%d conns", t.n)
+		n = plural(t.n, "conn")
 		if t.dim > 0 {
 			n += fmt.Sprintf(" (%d closed)", t.dim)
 		}
@@ -469,4 +493,11 @@ func (m Model) flowStatus() []string {
 		}
 	}
 	return append(st, "sort "+m.fsort.String())
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
 }
