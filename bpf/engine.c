@@ -326,8 +326,13 @@ static __always_inline void on_payload(struct sock *sk, int ret, int tx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct owner *o;
 	struct counts *c;
+	__u16 family;
 
 	if (!sk)
+		return;
+	/* Network traffic only: not unix, netlink or packet sockets. */
+	family = sk->__sk_common.skc_family;
+	if (family != AF_INET && family != AF_INET6)
 		return;
 	o = bpf_sk_storage_get(&owner_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (o && (o->tgid != pid_tgid >> 32 || o->start_boottime == 0))

@@ -14,10 +14,12 @@ import (
 )
 
 type ifstatOpts struct {
-	json  bool
-	exact bool
-	watch time.Duration
-	count int
+	engine bool // load the eBPF engine (top)
+	view   string
+	json   bool
+	exact  bool
+	watch  time.Duration
+	count  int
 }
 
 func newIfstat(a *app) *cobra.Command {
@@ -81,7 +83,7 @@ func (a *app) ifstat(ctx context.Context, w io.Writer, o ifstatOpts) error {
 	if o.watch > 0 {
 		a.cfg.Interval = o.watch
 	}
-	ch, stop, err := a.stream(ctx)
+	ch, stop, err := a.stream(ctx, o.engine)
 	if err != nil {
 		return err
 	}
@@ -102,13 +104,15 @@ func (a *app) printIfstat(ch <-chan snapshot.Snapshot, w io.Writer, o ifstatOpts
 			continue
 		}
 		var err error
-		if o.json {
+		topt := output.TableOptions{Bits: a.cfg.Units == "bits", Exact: o.exact}
+		switch {
+		case o.json:
 			err = output.JSON(w, s)
-		} else {
-			if printed > 0 {
-				fmt.Fprintln(w)
-			}
-			err = output.Table(w, s, output.TableOptions{Bits: a.cfg.Units == "bits", Exact: o.exact})
+		case printed > 0:
+			fmt.Fprintln(w)
+			fallthrough
+		default:
+			err = a.printTables(w, s, o, topt)
 		}
 		if err != nil {
 			return fmt.Errorf("write output: %w", err)
@@ -119,4 +123,74 @@ func (a *app) printIfstat(ch <-chan snapshot.Snapshot, w io.Writer, o ifstatOpts
 		}
 	}
 	return nil
+}
+
+// printTables prints the interface table (ifstat), or the process and
+// connection tables (top).
+func (a *app) printTables(w io.Writer, s snapshot.Snapshot, o ifstatOpts, topt output.TableOptions) error {
+	switch o.view {
+	case "":
+		return output.Table(w, s, topt)
+	case "processes":
+		return output.Processes(w, s, topt)
+	case "connections":
+		return output.Connections(w, s, topt)
+	}
+	if err := output.Processes(w, s, topt); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	return output.Connections(w, s, topt)
+}
+
+func newTop(a *app) *cobra.Command {
+	o := ifstatOpts{engine: true}
+	var watch string
+	var once bool
+	cmd := &cobra.Command{
+		Use:   "top",
+		Short: "Print processes and connections by bandwidth (like nethogs and iftop)",
+		Long: `Print which processes and connections use the network: per process the IP
+bytes sent and received per second and since start, payload bytes, sockets;
+per connection both endpoints, protocol, owner (and the peer process of a
+local connection) and rates. Needs the eBPF engine: root, or CAP_BPF,
+CAP_NET_ADMIN and CAP_PERFMON, and a kernel with BTF.
+
+--once prints one snapshot after one --interval; --watch N prints one per N
+seconds. With --json each snapshot is one JSON document per line; the schema
+is docs/TOP_JSON.md (and docs/IFSTAT_JSON.md for interfaces).`,
+		Example: `  sudo netmeter top --once
+  sudo netmeter top --json --watch 1 | jq -c '.processes[] | {pid, comm, tx: .tx_bytes_per_second.current}'`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if watch != "" {
+				d, err := parseWatch(watch)
+				if err != nil {
+					return usageError{fmt.Errorf("--watch: %w", err)}
+				}
+				o.watch = d
+			}
+			if once && o.watch > 0 {
+				return usageError{fmt.Errorf("--once and --watch exclude each other")}
+			}
+			switch o.view {
+			case "all", "processes", "connections":
+			default:
+				return usageError{fmt.Errorf("--view %q is not one of all, processes, connections", o.view)}
+			}
+			if a.cfg.Engine == "off" {
+				return usageError{fmt.Errorf("top needs the eBPF engine; --engine off was given")}
+			}
+			a.cfg.Engine = "on"
+			return a.ifstat(cmd.Context(), cmd.OutOrStdout(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.json, "json", false, "print JSON Lines instead of tables")
+	f.BoolVar(&once, "once", false, "print one snapshot and exit (the default without --watch)")
+	f.BoolVar(&o.exact, "exact", false, "print raw integers (bytes, bytes/s) instead of rounded units")
+	f.StringVarP(&watch, "watch", "w", "", "print every period (seconds, or a duration like 500ms) until interrupted")
+	f.IntVarP(&o.count, "count", "c", 0, "with --watch, stop after this many snapshots (0 = no limit)")
+	f.StringVar(&o.view, "view", "all", "tables to print: all, processes or connections")
+	return cmd
 }

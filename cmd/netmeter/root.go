@@ -12,9 +12,11 @@ import (
 	"golang.org/x/term"
 
 	"github.com/netmeter/netmeter/internal/aggregate"
+	"github.com/netmeter/netmeter/internal/attribution/procfs"
 	"github.com/netmeter/netmeter/internal/config"
 	"github.com/netmeter/netmeter/internal/nsutil"
 	"github.com/netmeter/netmeter/internal/snapshot"
+	"github.com/netmeter/netmeter/internal/source/engine"
 	"github.com/netmeter/netmeter/internal/source/iface"
 	"github.com/netmeter/netmeter/internal/tui"
 )
@@ -69,7 +71,7 @@ file (see docs/CONFIG.md).`,
 	root.Version = version
 	config.RegisterFlags(root.PersistentFlags())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newIfstat(a), newVersion(), newConfigCmd(a))
+	root.AddCommand(newIfstat(a), newTop(a), newVersion(), newConfigCmd(a))
 	return root
 }
 
@@ -92,8 +94,9 @@ func netnsPath(v string) string {
 	return nsutil.NamedPath(v)
 }
 
-// openLoop opens the interface source chosen by the configuration.
-func (a *app) openLoop() (*aggregate.Loop, func(), error) {
+// openLoop opens the interface source chosen by the configuration and,
+// when withEngine and --engine allow, the eBPF engine.
+func (a *app) openLoop(withEngine bool) (*aggregate.Loop, func(), error) {
 	nsPath := netnsPath(a.cfg.Netns)
 	inode, err := nsutil.Inode(nsPath)
 	if err != nil {
@@ -131,7 +134,29 @@ func (a *app) openLoop() (*aggregate.Loop, func(), error) {
 		}),
 		Log: a.log.With("component", "iface"),
 	}
-	return loop, func() { src.Close() }, nil
+	closeAll := func() { src.Close() }
+	if withEngine && a.cfg.Engine != "off" {
+		eng, err := engine.Open(engine.Options{})
+		switch {
+		case err != nil && a.cfg.Engine == "on":
+			src.Close()
+			return nil, nil, fmt.Errorf("%w (or run with --engine off for interfaces only)", err)
+		case err != nil:
+			a.log.Warn("eBPF engine unavailable: showing interfaces only", "component", "engine", "reason", err)
+		default:
+			fs := procfs.NewFS(procfs.DefaultRoot)
+			res, rerr := procfs.NewResolver(fs)
+			if rerr != nil {
+				eng.Close()
+				src.Close()
+				return nil, nil, rerr
+			}
+			loop.Engine = eng
+			loop.Flows = aggregate.NewFlows(aggregate.FlowOptions{Resolver: res, SocketInodes: fs.SocketInodes})
+			closeAll = func() { eng.Close(); src.Close() }
+		}
+	}
+	return loop, closeAll, nil
 }
 
 // filter keeps the interfaces matching the --interfaces patterns.
@@ -155,8 +180,8 @@ func (a *app) filter(s snapshot.Snapshot) snapshot.Snapshot {
 // stream starts the configured source and returns its snapshots, filtered
 // by --interfaces. stop ends the stream, releases the source and returns the
 // loop's error; call it exactly once.
-func (a *app) stream(ctx context.Context) (_ <-chan snapshot.Snapshot, stop func() error, _ error) {
-	loop, closeSrc, err := a.openLoop()
+func (a *app) stream(ctx context.Context, withEngine bool) (_ <-chan snapshot.Snapshot, stop func() error, _ error) {
+	loop, closeSrc, err := a.openLoop(withEngine)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -187,7 +212,7 @@ func (a *app) stream(ctx context.Context) (_ <-chan snapshot.Snapshot, stop func
 }
 
 func (a *app) live(ctx context.Context) error {
-	ch, stop, err := a.stream(ctx)
+	ch, stop, err := a.stream(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -221,6 +246,7 @@ func newConfigCmd(a *app) *cobra.Command {
 				file = "(none)"
 			}
 			fmt.Fprintf(w, "# config file: %s\n", file)
+			fmt.Fprintf(w, "engine: %s\n", a.cfg.Engine)
 			fmt.Fprintf(w, "interval: %s\nnetns: %q\nsource: %s\ninterfaces: [%s]\nunits: %s\nmax_link_rate: %g\nlog_level: %s\nlog_format: %s\n",
 				a.cfg.Interval, a.cfg.Netns, a.cfg.Source, strings.Join(a.cfg.Interfaces, ", "), a.cfg.Units, a.cfg.MaxLinkRate, a.cfg.LogLevel, a.cfg.LogFormat)
 			return nil

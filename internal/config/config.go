@@ -26,6 +26,7 @@ const DefaultFile = "/etc/netmeter/netmeter.yaml"
 type Config struct {
 	Interval    time.Duration
 	Netns       string
+	Engine      string
 	Source      string
 	Interfaces  []string
 	Units       string
@@ -76,6 +77,9 @@ var Options = []Option{
 			c.Netns = v
 			return nil
 		}},
+	{Flag: "engine", Kind: "string", Default: "auto",
+		Usage: "eBPF engine for processes and connections: auto (load it when possible, otherwise show interfaces only and say why), on (fail without it), off",
+		set:   choice(func(c *Config) *string { return &c.Engine }, "auto", "on", "off")},
 	{Flag: "source", Kind: "string", Default: "auto",
 		Usage: "interface counter source: auto (rtnetlink, falling back to /proc/net/dev), netlink, or procfs",
 		set:   choice(func(c *Config) *string { return &c.Source }, "auto", "netlink", "procfs")},
