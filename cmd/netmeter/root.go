@@ -12,12 +12,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/netmeter/netmeter/internal/aggregate"
-	"github.com/netmeter/netmeter/internal/attribution/procfs"
 	"github.com/netmeter/netmeter/internal/config"
 	"github.com/netmeter/netmeter/internal/nsutil"
+	"github.com/netmeter/netmeter/internal/pipeline"
 	"github.com/netmeter/netmeter/internal/snapshot"
-	"github.com/netmeter/netmeter/internal/source/engine"
-	"github.com/netmeter/netmeter/internal/source/iface"
 	"github.com/netmeter/netmeter/internal/tui"
 )
 
@@ -94,69 +92,25 @@ func netnsPath(v string) string {
 	return nsutil.NamedPath(v)
 }
 
-// openLoop opens the interface source chosen by the configuration and,
-// when withEngine and --engine allow, the eBPF engine.
+// openLoop opens the sources chosen by the configuration; withEngine asks
+// for the eBPF engine as --engine allows.
 func (a *app) openLoop(withEngine bool) (*aggregate.Loop, func(), error) {
+	mode := a.cfg.Engine
+	if !withEngine {
+		mode = "off"
+	}
 	nsPath := netnsPath(a.cfg.Netns)
-	inode, err := nsutil.Inode(nsPath)
+	p, err := pipeline.Open(pipeline.Config{
+		Interval: a.cfg.Interval, NetnsPath: nsPath, NetnsName: a.cfg.Netns, Source: a.cfg.Source,
+		Engine: mode, MaxLinkRate: a.cfg.MaxLinkRate, Log: a.log,
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("--netns %s: %w (list namespaces with 'ip netns list')", a.cfg.Netns, err)
-	}
-	var src iface.Source
-	switch a.cfg.Source {
-	case "procfs":
-		src = iface.NewProcFS(nsPath)
-	case "netlink":
-		nl, err := iface.OpenNetlink(nsPath)
-		if err != nil {
-			return nil, nil, err
+		if mode == "on" {
+			err = fmt.Errorf("%w (or run with --engine off for interfaces only)", err)
 		}
-		src = nl
-	default:
-		var degraded error
-		src, degraded, err = iface.Open(nsPath)
-		if err != nil {
-			return nil, nil, err
-		}
-		if degraded != nil {
-			a.log.Warn("interface attributes unavailable", "component", "iface", "reason", degraded)
-		}
+		return nil, nil, err
 	}
-	name := a.cfg.Netns
-	if nsPath == "" {
-		name = ""
-	}
-	loop := &aggregate.Loop{
-		Source:   src,
-		Interval: a.cfg.Interval,
-		Tracker: aggregate.NewInterfaces(aggregate.Options{
-			Netns: name, NetnsInode: inode, MaxBytesPerSecond: a.cfg.MaxLinkRate,
-		}),
-		Log: a.log.With("component", "iface"),
-	}
-	closeAll := func() { src.Close() }
-	if withEngine && a.cfg.Engine != "off" {
-		eng, err := engine.Open(engine.Options{})
-		switch {
-		case err != nil && a.cfg.Engine == "on":
-			src.Close()
-			return nil, nil, fmt.Errorf("%w (or run with --engine off for interfaces only)", err)
-		case err != nil:
-			a.log.Warn("eBPF engine unavailable: showing interfaces only", "component", "engine", "reason", err)
-		default:
-			fs := procfs.NewFS(procfs.DefaultRoot)
-			res, rerr := procfs.NewResolver(fs)
-			if rerr != nil {
-				eng.Close()
-				src.Close()
-				return nil, nil, rerr
-			}
-			loop.Engine = eng
-			loop.Flows = aggregate.NewFlows(aggregate.FlowOptions{Resolver: res, SocketInodes: fs.SocketInodes})
-			closeAll = func() { eng.Close(); src.Close() }
-		}
-	}
-	return loop, closeAll, nil
+	return p.Loop, func() { p.Close() }, nil
 }
 
 // filter keeps the interfaces matching the --interfaces patterns.

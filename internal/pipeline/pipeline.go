@@ -1,0 +1,122 @@
+// Package pipeline wires sources to aggregation: it opens the interface
+// reader of a namespace and, when allowed, the eBPF engine with /proc
+// attribution, and returns the polling loop that turns them into Snapshots.
+// The CLI and the SDK both build their collection this way.
+package pipeline
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/netmeter/netmeter/internal/aggregate"
+	"github.com/netmeter/netmeter/internal/attribution/procfs"
+	"github.com/netmeter/netmeter/internal/nsutil"
+	"github.com/netmeter/netmeter/internal/source/engine"
+	"github.com/netmeter/netmeter/internal/source/iface"
+)
+
+// Config selects the sources.
+type Config struct {
+	Interval time.Duration
+	// NetnsPath is the namespace whose interfaces are read ("" = own).
+	NetnsPath string
+	// NetnsName labels the interfaces of that namespace.
+	NetnsName string
+	// Source is "auto", "netlink" or "procfs".
+	Source string
+	// Engine is "auto" (load it if possible), "on" (fail without it) or
+	// "off".
+	Engine         string
+	MaxLinkRate    float64
+	MaxConnections int
+	MaxProcesses   int
+	Log            *slog.Logger
+}
+
+// Pipeline is an opened set of sources and the loop over them.
+type Pipeline struct {
+	Loop *aggregate.Loop
+	// EngineErr says why the engine is not running under Engine "auto".
+	EngineErr error
+	closers   []func() error
+}
+
+// Close releases every source.
+func (p *Pipeline) Close() error {
+	var first error
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		if err := p.closers[i](); err != nil && first == nil {
+			first = err
+		}
+	}
+	p.closers = nil
+	return first
+}
+
+// Open opens the sources cfg names.
+func Open(cfg Config) (*Pipeline, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	inode, err := nsutil.Inode(cfg.NetnsPath)
+	if err != nil {
+		return nil, fmt.Errorf("netns %s: %w (list namespaces with 'ip netns list')", cfg.NetnsPath, err)
+	}
+	var src iface.Source
+	switch cfg.Source {
+	case "procfs":
+		src = iface.NewProcFS(cfg.NetnsPath)
+	case "netlink":
+		nl, err := iface.OpenNetlink(cfg.NetnsPath)
+		if err != nil {
+			return nil, err
+		}
+		src = nl
+	default:
+		var degraded error
+		src, degraded, err = iface.Open(cfg.NetnsPath)
+		if err != nil {
+			return nil, err
+		}
+		if degraded != nil {
+			log.Warn("interface attributes unavailable", "component", "iface", "reason", degraded)
+		}
+	}
+	p := &Pipeline{closers: []func() error{src.Close}}
+	p.Loop = &aggregate.Loop{
+		Source:   src,
+		Interval: cfg.Interval,
+		Tracker: aggregate.NewInterfaces(aggregate.Options{
+			Netns: cfg.NetnsName, NetnsInode: inode, MaxBytesPerSecond: cfg.MaxLinkRate,
+		}),
+		Log: log.With("component", "iface"),
+	}
+	if cfg.Engine == "off" {
+		return p, nil
+	}
+	eng, err := engine.Open(engine.Options{})
+	if err != nil {
+		if cfg.Engine == "on" {
+			p.Close()
+			return nil, err
+		}
+		p.EngineErr = err
+		log.Warn("eBPF engine unavailable: interfaces only", "component", "engine", "reason", err)
+		return p, nil
+	}
+	p.closers = append(p.closers, eng.Close)
+	fs := procfs.NewFS(procfs.DefaultRoot)
+	res, err := procfs.NewResolver(fs)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.Loop.Engine = eng
+	p.Loop.Flows = aggregate.NewFlows(aggregate.FlowOptions{
+		Resolver: res, SocketInodes: fs.SocketInodes,
+		MaxConnections: cfg.MaxConnections, MaxProcesses: cfg.MaxProcesses,
+	})
+	return p, nil
+}
