@@ -1,10 +1,15 @@
-// Package tui is netmeter's live terminal view of network interfaces, in the
-// spirit of nload and bmon, built on Bubble Tea v2.
+// Package tui is netmeter's live terminal view, built on Bubble Tea v2, with
+// three views switched by 1, 2 and 3: interfaces (in the spirit of nload and
+// bmon), processes (nethogs) and connections (iftop).
 //
 // The [Model] is pure: snapshots arrive as messages from a re-armed channel
 // command ([WaitForSnapshot]), Update never does I/O and never mutates a
-// previous Model's state, and View renders from the model alone. The model
-// keeps a bounded rate and error/drop history per interface for sparklines
-// and for highlighting counters that grew in the last interval. [Run] wires
-// the model to a terminal in the alternate screen.
+// previous Model's state, and View renders from the model alone. Reverse DNS
+// lookups for the connections view run in commands on a bounded worker
+// pool, through an injectable [Resolver], and come back as messages into a
+// bounded cache whose clock is the snapshots' time. The model keeps a
+// bounded rate and error/drop history per interface for sparklines and for
+// highlighting counters that grew in the last interval, and caps the rows of
+// the process and connection lists ([Options].MaxRows). [Run] wires the
+// model to a terminal in the alternate screen.
 package tui

@@ -316,8 +316,11 @@ func (m Model) flowBody(w int) []string {
 	lines = append(lines, join(hdr, false))
 	if len(rows) == 0 {
 		msg := "  no " + what
-		if m.filter != "" || (v == ViewConnections && m.family != FamilyAll) {
-			msg += " match"
+		if m.filter != "" {
+			msg += " match /" + m.filter
+		}
+		if v == ViewConnections && m.family != FamilyAll {
+			msg += " (" + m.family.String() + " only)"
 		}
 		return append(lines, msg)
 	}

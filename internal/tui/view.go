@@ -332,6 +332,9 @@ func (m Model) list(w int, lay screen) []string {
 	}
 	lines = append(lines, join(hdr, false))
 	if len(m.order) == 0 {
+		if m.filter != "" && len(m.ifaces) > 0 {
+			return append(lines, "  no interfaces match /"+m.filter+" (esc clears)")
+		}
 		return append(lines, "  no interfaces")
 	}
 	off := scrollOffset(m.offset, m.sel, lay.rows, len(m.order))
