@@ -20,7 +20,7 @@ run: build
 	./$(BIN) $(ARGS)
 
 test:
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 deps-bpf:
 	@command -v clang >/dev/null && command -v llvm-strip >/dev/null && command -v clang-format-14 >/dev/null || \
