@@ -500,3 +500,41 @@ int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }
+
+/*
+ * Adoption of sockets older than the engine: give every existing TCP and
+ * UDP socket of the iterating task's namespace its counter storage, so the
+ * next dump lists it (with its inode, for the /proc fd scan, and TCP's
+ * lifetime counters) even if it stays silent.
+ */
+static __always_inline void adopt(struct sock *sk)
+{
+	struct counts *c = bpf_sk_storage_get(&count_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (c && !c->last.family)
+		read_tuple(&c->last, sk);
+}
+
+SEC("iter/tcp")
+int adopt_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (tp)
+		adopt((struct sock *)tp);
+	return 0;
+}
+
+SEC("iter/udp")
+int adopt_udp(struct bpf_iter__udp *ctx)
+{
+	struct udp_sock *udp = ctx->udp_sk;
+
+	if (udp)
+		adopt((struct sock *)udp);
+	return 0;
+}

@@ -246,6 +246,9 @@ func (f *Flows) socket(now time.Time, s *engine.Socket) {
 			c.snap.Remote = endpoint(s.Remote)
 		}
 		c.snap.State = stateName(s)
+		if s.BytesAcked > c.snap.TCPBytesAcked || s.BytesReceived > c.snap.TCPBytesReceived {
+			c.snap.TCPBytesAcked, c.snap.TCPBytesReceived = s.BytesAcked, s.BytesReceived
+		}
 		c.snap.Owner = snapshot.Owner{PID: int(e.owner.tgid), Comm: e.comm}
 		if s.Dead {
 			c.closed = now

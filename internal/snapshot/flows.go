@@ -97,6 +97,12 @@ type Connection struct {
 	Delta  Traffic `json:"delta"`
 	TxRate Rate    `json:"tx_bytes_per_second"`
 	RxRate Rate    `json:"rx_bytes_per_second"`
+
+	// TCPBytesAcked and TCPBytesReceived are TCP's own lifetime counters of
+	// Local's socket (payload + 1 for SYN and FIN each), including what it
+	// carried before netmeter started.
+	TCPBytesAcked    uint64 `json:"tcp_bytes_acked,omitempty"`
+	TCPBytesReceived uint64 `json:"tcp_bytes_received,omitempty"`
 }
 
 // Bucket is traffic with no owning process, labelled by why: "kernel"

@@ -15,6 +15,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/netmeter/netmeter/internal/bpfload"
+	"github.com/netmeter/netmeter/internal/nsutil"
 	"github.com/netmeter/netmeter/internal/snapshot"
 )
 
@@ -107,11 +108,12 @@ type Reading struct {
 
 // Engine is bpf/engine.c loaded and attached.
 type Engine struct {
-	objs  engineObjects
-	links []link.Link
-	iter  *link.Iter
-	ring  *ringbuf.Reader
-	opt   Options
+	objs     engineObjects
+	links    []link.Link
+	iter     *link.Iter
+	adopters []*link.Iter
+	ring     *ringbuf.Reader
+	opt      Options
 
 	mu      sync.Mutex
 	dead    []Socket
@@ -174,6 +176,10 @@ func Open(opt Options) (*Engine, error) {
 		return nil, fmt.Errorf("open engine ring buffer: %w", err)
 	}
 	go e.readDeaths()
+	if err := e.Adopt(""); err != nil {
+		e.Close()
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -206,7 +212,37 @@ func (e *Engine) attach(cg string) error {
 	}
 	e.iter = it
 	e.links = append(e.links, it)
+	for _, p := range []*ebpf.Program{e.objs.AdoptTcp, e.objs.AdoptUdp} {
+		it, err := link.AttachIter(link.IterOptions{Program: p})
+		if err != nil {
+			return bpfload.Wrap("attach engine adoption iterator", err, Requirements.Capabilities...)
+		}
+		e.adopters = append(e.adopters, it)
+		e.links = append(e.links, it)
+	}
 	return nil
+}
+
+// Adopt gives every existing TCP and UDP socket of the namespace at nsPath
+// ("" = the caller's) its counters, so sockets older than the engine are
+// listed, with their inode and TCP lifetime counters, even while silent.
+// Open adopts the caller's namespace; call Adopt for others.
+func (e *Engine) Adopt(nsPath string) error {
+	return nsutil.Do(nsPath, func() error {
+		for _, it := range e.adopters {
+			// The iterator walks the namespace of the task that opens it.
+			rc, err := it.Open()
+			if err != nil {
+				return fmt.Errorf("adopt sockets: %w", err)
+			}
+			_, err = io.Copy(io.Discard, rc)
+			rc.Close()
+			if err != nil {
+				return fmt.Errorf("adopt sockets: %w", err)
+			}
+		}
+		return nil
+	})
 }
 
 // readDeaths moves final records from the ring buffer to e.dead until Close.

@@ -2,11 +2,13 @@ package engine
 
 import (
 	"context"
+	"io"
 	"net/netip"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/netmeter/netmeter/internal/snapshot"
 	"github.com/netmeter/netmeter/internal/testnet"
 )
 
@@ -90,4 +92,48 @@ func TestLoopbackTCPPayloadExact(t *testing.T) {
 			t.Errorf("client=%v payload tx %d rx %d, want %d %d", client, s.Traffic.TxPayload, s.Traffic.RxPayload, wantTx, wantRx)
 		}
 	}
+}
+
+// TestAdoptsOlderSockets: a connection opened before the engine, silent
+// since, is listed with its inode and TCP's lifetime counters.
+func TestAdoptsOlderSockets(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	ln, err := (*testnet.Netns)(nil).ListenTCP(context.Background(), "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := (*testnet.Netns)(nil).Dial(context.Background(), "tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if _, err := c.Write(make([]byte, 5000)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5000)
+	if _, err := io.ReadFull(srv, buf); err != nil {
+		t.Fatal(err)
+	}
+	e := openEngine(t) // after the traffic
+	r, err := e.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := netip.MustParseAddrPort(c.LocalAddr().String())
+	for _, s := range r.Live {
+		if s.Local == local {
+			t.Logf("adopted %v → %v inode %d acked %d received %d traffic %+v", s.Local, s.Remote, s.Inode, s.BytesAcked, s.BytesReceived, s.Traffic)
+			if s.Inode == 0 || s.BytesAcked != 5001 || s.Traffic != (snapshot.Traffic{}) {
+				t.Errorf("adopted socket: inode %d acked %d (want 5000 + SYN) traffic %+v (want none since start)", s.Inode, s.BytesAcked, s.Traffic)
+			}
+			return
+		}
+	}
+	t.Fatalf("socket %v opened before the engine is not listed", local)
 }

@@ -110,6 +110,8 @@ const (
 	engineMapOwnerStore       = "owner_store"
 	engineMapStats            = "stats"
 	engineMapTwCounts         = "tw_counts"
+	engineProgAdoptTcp        = "adopt_tcp"
+	engineProgAdoptUdp        = "adopt_udp"
 	engineProgDumpSockets     = "dump_sockets"
 	engineProgRecvLength      = "recv_length"
 	engineProgSendLength      = "send_length"
@@ -166,6 +168,8 @@ type engineSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type engineProgramSpecs struct {
+	AdoptTcp    *ebpf.ProgramSpec `ebpf:"adopt_tcp"`
+	AdoptUdp    *ebpf.ProgramSpec `ebpf:"adopt_udp"`
 	DumpSockets *ebpf.ProgramSpec `ebpf:"dump_sockets"`
 	RecvLength  *ebpf.ProgramSpec `ebpf:"recv_length"`
 	SendLength  *ebpf.ProgramSpec `ebpf:"send_length"`
@@ -253,6 +257,8 @@ type engineVariables struct {
 //
 // It can be passed to loadEngineObjects or ebpf.CollectionSpec.LoadAndAssign.
 type enginePrograms struct {
+	AdoptTcp    *ebpf.Program `ebpf:"adopt_tcp"`
+	AdoptUdp    *ebpf.Program `ebpf:"adopt_udp"`
 	DumpSockets *ebpf.Program `ebpf:"dump_sockets"`
 	RecvLength  *ebpf.Program `ebpf:"recv_length"`
 	SendLength  *ebpf.Program `ebpf:"send_length"`
@@ -266,6 +272,8 @@ type enginePrograms struct {
 
 func (p *enginePrograms) Close() error {
 	return _EngineClose(
+		p.AdoptTcp,
+		p.AdoptUdp,
 		p.DumpSockets,
 		p.RecvLength,
 		p.SendLength,
