@@ -133,9 +133,14 @@ func TestPreexistingConnectionAndRates(t *testing.T) {
 	if me.TxRate.Current != 0 || me.TxRate.Window2s != 0 || me.RxRate.Window2s != 0 {
 		t.Errorf("rates did not fall to zero 2.5 s after the traffic stopped: tx %+v rx %+v", me.TxRate, me.RxRate)
 	}
-	rank := m.ProcessRank(5, time.Minute)
-	if len(rank) == 0 || rank[0].PID != os.Getpid() || rank[0].Traffic.TxPayload != chunk*rounds {
-		t.Errorf("rank %+v", rank)
+	var ranked *netmeter.ProcessUsage
+	for _, u := range m.ProcessRank(0, time.Minute) { // other processes on the host may rank higher
+		if u.PID == os.Getpid() {
+			ranked = &u
+		}
+	}
+	if ranked == nil || ranked.Traffic.TxPayload != chunk*rounds || ranked.TxRate <= 0 {
+		t.Errorf("this process in the rank: %+v", ranked)
 	}
 	var conn *netmeter.Connection
 	for _, c := range m.Connections() {

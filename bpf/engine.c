@@ -64,6 +64,15 @@ struct counts {
 	__u64 pkt_tx;
 	__u64 pkt_rx;
 	struct tuple last;
+	__u8 role; /* enum tcp_role */
+	__u8 _pad[7];
+};
+
+/* Which end of a TCP connection a socket is, from its handshake. */
+enum tcp_role {
+	ROLE_UNKNOWN = 0, /* not TCP, or opened before the engine */
+	ROLE_CLIENT = 1,  /* active open: went SYN_SENT → ESTABLISHED */
+	ROLE_SERVER = 2,  /* passive open: born in SYN_RECV from a listener */
 };
 
 enum record_kind {
@@ -175,6 +184,7 @@ struct {
 struct sock_record *unused_sock_record __attribute__((unused));
 enum record_kind *unused_record_kind __attribute__((unused));
 enum engine_stat *unused_engine_stat __attribute__((unused));
+enum tcp_role *unused_tcp_role __attribute__((unused));
 
 static __always_inline void bump(enum engine_stat s)
 {
@@ -358,13 +368,24 @@ static __always_inline void on_payload(struct sock *sk, int ret, int tx)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
 {
+	__u64 flags = 0;
 	struct counts *c;
 
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	c = bpf_sk_storage_get(&count_store, sk, 0, 0);
-	if (c && sk->__sk_common.skc_num)
-		read_tuple(&c->last, sk);
+	/* Handshakes create the storage, so every connection knows its role. */
+	if (newstate == BPF_TCP_SYN_RECV ||
+	    (oldstate == BPF_TCP_SYN_SENT && newstate == BPF_TCP_ESTABLISHED))
+		flags = BPF_SK_STORAGE_GET_F_CREATE;
+	c = bpf_sk_storage_get(&count_store, (struct sock *)sk, 0, flags);
+	if (!c)
+		return 0;
+	if (newstate == BPF_TCP_SYN_RECV)
+		c->role = ROLE_SERVER;
+	else if (oldstate == BPF_TCP_SYN_SENT)
+		c->role = ROLE_CLIENT;
+	if (sk->__sk_common.skc_num)
+		read_tuple(&c->last, (struct sock *)sk);
 	return 0;
 }
 

@@ -50,7 +50,7 @@ type FlowOptions struct {
 // procKey names a process across PID reuse.
 type procKey struct {
 	tgid  uint32
-	start uint64 // group leader's start, ns since boot (0 when unknown)
+	start uint64 // group leader's start in clock ticks since boot (0 when unknown)
 }
 
 type sockEntry struct {
@@ -64,6 +64,7 @@ type sockEntry struct {
 
 type connEntry struct {
 	snap   snapshot.Connection
+	role   engine.Role
 	tx, rx *rate.Meter
 	delta  snapshot.Traffic
 	closed time.Time
@@ -214,10 +215,17 @@ func (f *Flows) scanInodes(now time.Time, live []engine.Socket) {
 // ownerOf returns who the socket's bytes of this interval belong to.
 func (f *Flows) ownerOf(s *engine.Socket) (procKey, string) {
 	if s.HasOwner && s.Owner.TGID != 0 {
-		return procKey{tgid: s.Owner.TGID, start: s.Owner.StartBoottime}, s.Owner.Comm
+		return procKey{tgid: s.Owner.TGID, start: procfs.StartTicksFromBoottime(s.Owner.StartBoottime)}, s.Owner.Comm
 	}
 	if pid := f.inodeOwner[s.Inode]; pid != 0 && s.Inode != 0 {
-		return procKey{tgid: uint32(pid)}, ""
+		k := procKey{tgid: uint32(pid)}
+		if f.opt.Resolver != nil {
+			if info, ok := f.opt.Resolver.Lookup(pid, 0); ok {
+				k.start = info.StartTicks // the same key as the kernel's owner stamp
+				return k, info.Comm
+			}
+		}
+		return k, ""
 	}
 	return procKey{}, ""
 }
@@ -246,6 +254,9 @@ func (f *Flows) socket(now time.Time, s *engine.Socket) {
 			c.snap.Remote = endpoint(s.Remote)
 		}
 		c.snap.State = stateName(s)
+		if s.Role != engine.RoleUnknown {
+			c.role = s.Role
+		}
 		if s.BytesAcked > c.snap.TCPBytesAcked || s.BytesReceived > c.snap.TCPBytesReceived {
 			c.snap.TCPBytesAcked, c.snap.TCPBytesReceived = s.BytesAcked, s.BytesReceived
 		}
@@ -310,11 +321,7 @@ func (f *Flows) proc(now time.Time, k procKey, comm string, s *engine.Socket) *p
 		f.procs[k] = p
 	}
 	if !p.info && f.opt.Resolver != nil {
-		var ticks uint64
-		if k.start != 0 {
-			ticks = procfs.StartTicksFromBoottime(k.start)
-		}
-		if info, ok := f.opt.Resolver.Lookup(int(k.tgid), ticks); ok {
+		if info, ok := f.opt.Resolver.Lookup(int(k.tgid), k.start); ok {
 			p.info = true
 			p.snap.Exe, p.snap.Cmdline, p.snap.User, p.snap.StartTime = info.Exe, info.Cmdline, info.User, info.StartTime
 			p.snap.UID, p.snap.Cgroup = info.UID, info.CgroupPath
@@ -437,11 +444,7 @@ func alive(r ProcessResolver, k procKey) bool {
 	if r == nil {
 		return true
 	}
-	var ticks uint64
-	if k.start != 0 {
-		ticks = procfs.StartTicksFromBoottime(k.start)
-	}
-	_, ok := r.Lookup(int(k.tgid), ticks)
+	_, ok := r.Lookup(int(k.tgid), k.start)
 	return ok
 }
 
@@ -473,9 +476,13 @@ func (f *Flows) connections(now time.Time) []snapshot.Connection {
 		local, remote snapshot.Endpoint
 	}
 	byTuple := make(map[key]*connEntry, len(f.conns))
+	listening := map[listenKey]bool{}
 	for _, c := range f.conns {
 		if c.snap.Local.Port != 0 && c.snap.Remote.Port != 0 {
 			byTuple[key{c.snap.NetnsInode, c.snap.Proto, c.snap.Local, c.snap.Remote}] = c
+		}
+		if c.snap.State == "listen" {
+			listening[listenKey{c.snap.NetnsInode, c.snap.Local.Port}] = true
 		}
 	}
 	out := make([]snapshot.Connection, 0, len(f.conns))
@@ -486,9 +493,9 @@ func (f *Flows) connections(now time.Time) []snapshot.Connection {
 		if s.Local.Port != 0 && s.Remote.Port != 0 {
 			peer := byTuple[key{s.NetnsInode, s.Proto, s.Remote, s.Local}]
 			if peer != nil && peer != c {
-				// One connection, two ends: keep the client's (higher,
-				// ephemeral local port) view and name the server.
-				if s.Local.Port < s.Remote.Port || (s.Local.Port == s.Remote.Port && s.Cookie > peer.snap.Cookie) {
+				// One connection, two ends: keep the client's view and name
+				// the server.
+				if !isClient(c, peer, listening) {
 					continue
 				}
 				owner := peer.snap.Owner
@@ -524,3 +531,31 @@ func (f *Flows) bucketList() []snapshot.Bucket {
 // Dropped is the number of sockets not tracked as connections because
 // MaxConnections was reached (their bytes still reach their process).
 func (f *Flows) Dropped() uint64 { return f.dropped }
+
+// listenKey is a listening port of a namespace.
+type listenKey struct {
+	netns uint64
+	port  uint16
+}
+
+// isClient tells which of two ends of one local connection opened it: the
+// handshake says so; for connections older than the engine the end whose
+// local port is a listening port is the server, and failing that the end
+// with the higher (ephemeral) local port is taken as the client.
+func isClient(c, peer *connEntry, listening map[listenKey]bool) bool {
+	switch {
+	case c.role == engine.RoleClient || peer.role == engine.RoleServer:
+		return true
+	case c.role == engine.RoleServer || peer.role == engine.RoleClient:
+		return false
+	}
+	cl := listening[listenKey{c.snap.NetnsInode, c.snap.Local.Port}]
+	pl := listening[listenKey{peer.snap.NetnsInode, peer.snap.Local.Port}]
+	switch {
+	case cl != pl:
+		return pl
+	case c.snap.Local.Port != c.snap.Remote.Port:
+		return c.snap.Local.Port > c.snap.Remote.Port
+	}
+	return c.snap.Cookie < peer.snap.Cookie
+}

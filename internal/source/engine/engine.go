@@ -80,7 +80,19 @@ type Socket struct {
 	Traffic  snapshot.Traffic
 	// BytesAcked and BytesReceived are TCP's own counters (payload + SYN/FIN).
 	BytesAcked, BytesReceived uint64
+	// Role is which end of a TCP connection this is, from its handshake.
+	Role Role
 }
+
+// Role is a TCP socket's end of its connection.
+type Role uint8
+
+// Roles.
+const (
+	RoleUnknown Role = Role(engineTcpRoleROLE_UNKNOWN) // not TCP, or opened before the engine
+	RoleClient  Role = Role(engineTcpRoleROLE_CLIENT)  // active open
+	RoleServer  Role = Role(engineTcpRoleROLE_SERVER)  // accepted from a listener
+)
 
 // Stats are the engine's own counters since Open.
 type Stats struct {
@@ -321,7 +333,7 @@ func convert(r *engineSockRecord) Socket {
 	s := Socket{
 		Cookie: r.Cookie, Inode: r.Ino, Dead: r.Kind == uint8(engineRecordKindRECORD_DEAD),
 		Protocol: uint8(r.Protocol), State: r.State, Netns: r.Netns, HasOwner: r.HasOwner != 0,
-		BytesAcked: r.BytesAcked, BytesReceived: r.BytesReceived,
+		BytesAcked: r.BytesAcked, BytesReceived: r.BytesReceived, Role: Role(r.Counts.Role),
 		Traffic: snapshot.Traffic{
 			TxPayload: r.Counts.PayloadTx, RxPayload: r.Counts.PayloadRx,
 			TxBytes: r.Counts.IpTx, RxBytes: r.Counts.IpRx,

@@ -29,6 +29,8 @@ type engineCounts struct {
 	PktTx     uint64
 	PktRx     uint64
 	Last      engineTuple
+	Role      uint8
+	Pad       [7]uint8
 }
 
 type engineEngineStat uint32
@@ -75,6 +77,14 @@ type engineSockRecord struct {
 	HasOwner      uint8
 	Pad           [7]uint8
 }
+
+type engineTcpRole uint32
+
+const (
+	engineTcpRoleROLE_UNKNOWN engineTcpRole = 0
+	engineTcpRoleROLE_CLIENT  engineTcpRole = 1
+	engineTcpRoleROLE_SERVER  engineTcpRole = 2
+)
 
 type engineTrafficBucket struct {
 	_       structs.HostLayout
@@ -124,6 +134,7 @@ const (
 	engineVarUnusedEngineStat = "unused_engine_stat"
 	engineVarUnusedRecordKind = "unused_record_kind"
 	engineVarUnusedSockRecord = "unused_sock_record"
+	engineVarUnusedTcpRole    = "unused_tcp_role"
 )
 
 // loadEngine returns the embedded CollectionSpec for engine.
@@ -201,6 +212,7 @@ type engineVariableSpecs struct {
 	UnusedEngineStat *ebpf.VariableSpec `ebpf:"unused_engine_stat"`
 	UnusedRecordKind *ebpf.VariableSpec `ebpf:"unused_record_kind"`
 	UnusedSockRecord *ebpf.VariableSpec `ebpf:"unused_sock_record"`
+	UnusedTcpRole    *ebpf.VariableSpec `ebpf:"unused_tcp_role"`
 }
 
 // engineObjects contains all objects after they have been loaded into the kernel.
@@ -251,6 +263,7 @@ type engineVariables struct {
 	UnusedEngineStat *ebpf.Variable `ebpf:"unused_engine_stat"`
 	UnusedRecordKind *ebpf.Variable `ebpf:"unused_record_kind"`
 	UnusedSockRecord *ebpf.Variable `ebpf:"unused_sock_record"`
+	UnusedTcpRole    *ebpf.Variable `ebpf:"unused_tcp_role"`
 }
 
 // enginePrograms contains all programs after they have been loaded into the kernel.
