@@ -222,11 +222,12 @@ func TestProcessAttributionExact(t *testing.T) {
 			if sp.Total.RxPayload != total || sp.Total.TxPayload != ack {
 				t.Errorf("server payload rx %d tx %d, want %d %d", sp.Total.RxPayload, sp.Total.TxPayload, total, ack)
 			}
-			// IP bytes: payload plus at least one header per packet; on
-			// loopback (no loss) at most 100 header bytes per packet. Across
-			// the veth, where retransmissions add payload, the kernel's own
-			// counter must agree exactly: the veth counts the same packets
-			// plus a 14-byte Ethernet header each, and only this test's two
+			// IP bytes: payload plus at least one header per packet, and
+			// retransmitted payload when a busy machine drops (loopback and
+			// veth both drop when the backlog overflows), so there is no
+			// fixed upper bound. Across the veth the kernel's own counter
+			// must agree exactly: the veth counts the same packets plus a
+			// 14-byte Ethernet header each, and only this test's two
 			// processes use it.
 			hdrMin := uint64(28)
 			if c.six {
@@ -241,7 +242,7 @@ func TestProcessAttributionExact(t *testing.T) {
 				{"server rx", sp.Total.RxBytes, sp.Total.RxPackets, total},
 			} {
 				t.Logf("%s: %d IP bytes = payload %d + %.3f %% headers", v.who, v.ip, v.payload, 100*float64(v.ip-v.payload)/float64(v.payload))
-				if v.ip < v.payload+v.pkts*hdrMin || (!c.veth && v.ip > v.payload+v.pkts*100) {
+				if v.ip < v.payload+v.pkts*hdrMin {
 					t.Errorf("%s: %d IP bytes in %d packets for %d payload bytes: headers out of bounds", v.who, v.ip, v.pkts, v.payload)
 				}
 			}
