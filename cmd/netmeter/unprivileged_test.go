@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/netmeter/netmeter/internal/testnet"
+)
+
+// TestUnprivilegedUser builds netmeter and runs it as nobody: interfaces
+// work without privileges; top fails with exit 1 and says which capability is
+// missing and how to get it.
+func TestUnprivilegedUser(t *testing.T) {
+	testnet.RequirePrivileged(t) // root is needed to become nobody
+	dir := t.TempDir()
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755) // nobody must reach the binary
+	}
+	bin := filepath.Join(dir, "netmeter")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	run := func(args ...string) (string, string, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = []string{"NETMETER_CONFIG=/dev/null", "PATH=/usr/bin:/bin"}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true}}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		code := 0
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return stdout.String(), stderr.String(), code
+	}
+	out, errOut, code := run("ifstat", "--interval", "50ms", "--interfaces", "lo")
+	if code != 0 || !strings.Contains(out, "lo ") {
+		t.Errorf("ifstat as nobody: exit %d\n%s%s", code, out, errOut)
+	}
+	_, errOut, code = run("top", "--once", "--interval", "50ms")
+	t.Logf("top as nobody: exit %d: %s", code, errOut)
+	if code != 1 {
+		t.Errorf("top as nobody: exit %d, want 1", code)
+	}
+	for _, want := range []string{"CAP_BPF", "run as root or grant", "setcap", "--engine off"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("top's error does not say %q", want)
+		}
+	}
+	// Without a terminal, netmeter prints the interface table, which needs
+	// no privileges.
+	out, errOut, code = run("--interval", "50ms", "--interfaces", "lo")
+	if code != 0 || !strings.Contains(out, "lo ") {
+		t.Errorf("netmeter as nobody: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+}
