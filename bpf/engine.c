@@ -358,9 +358,13 @@ static __always_inline void on_payload(struct sock *sk, int ret, int tx)
 		ATOMIC_ADD(&c->payload_tx, ret);
 	else
 		ATOMIC_ADD(&c->payload_rx, ret);
-	/* Remember where a connected socket talks to (UDP closes without a state change). */
-	if (sk->__sk_common.skc_num && (c->last.sport != sk->__sk_common.skc_num ||
-					c->last.dport != bpf_ntohs(sk->__sk_common.skc_dport)))
+	/*
+	 * Remember where a UDP socket talks to: it closes without a state
+	 * change (TCP's addresses are kept by set_state, off this hot path).
+	 */
+	if (sk->sk_protocol != IPPROTO_TCP && sk->__sk_common.skc_num &&
+	    (c->last.sport != sk->__sk_common.skc_num ||
+	     c->last.dport != bpf_ntohs(sk->__sk_common.skc_dport)))
 		read_tuple(&c->last, sk);
 }
 
