@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/netmeter/netmeter/internal/attribution/container"
 	"github.com/netmeter/netmeter/internal/attribution/procfs"
 	"github.com/netmeter/netmeter/internal/rate"
 	"github.com/netmeter/netmeter/internal/snapshot"
@@ -45,6 +46,12 @@ type FlowOptions struct {
 	// SocketInodes maps socket inodes to the pids holding them
 	// (procfs.FS.SocketInodes); nil disables the scan.
 	SocketInodes func() (map[uint64][]int, error)
+	// Containers names containers; nil keeps runtime and id only.
+	Containers ContainerResolver
+	// HostNetns is the inode of the host's network namespace, to tell
+	// container↔host traffic apart.
+	HostNetns     uint64
+	MaxContainers int
 }
 
 // procKey names a process across PID reuse.
@@ -72,6 +79,7 @@ type connEntry struct {
 
 type procEntry struct {
 	snap    snapshot.Process
+	ctr     container.Ref
 	tx, rx  *rate.Meter
 	delta   snapshot.Traffic
 	sockets int
@@ -100,6 +108,11 @@ type Flows struct {
 	ovfl    snapshot.Traffic
 	buckets map[bucketKey]*bucketEntry
 
+	ctrs       map[string]*ctrEntry
+	netnsCtr   map[uint64]container.Ref // network namespace → the container that lives in it
+	addrNetns  map[netip.Addr]uint64    // local address → its namespace
+	containers []snapshot.Container
+
 	inodeOwner map[uint64]int // socket inode → pid, from the last scan
 	lastScan   time.Time
 	dropped    uint64 // connections not tracked because MaxConnections was reached
@@ -124,9 +137,13 @@ func NewFlows(opt FlowOptions) *Flows {
 	if opt.ExitedTTL <= 0 {
 		opt.ExitedTTL = DefaultExitedTTL
 	}
+	if opt.MaxContainers <= 0 {
+		opt.MaxContainers = DefaultMaxContainers
+	}
 	return &Flows{
 		opt: opt, socks: map[uint64]*sockEntry{}, procs: map[procKey]*procEntry{}, conns: map[uint64]*connEntry{},
 		tw: map[uint64]snapshot.Traffic{}, kernel: map[uint64]snapshot.Traffic{}, buckets: map[bucketKey]*bucketEntry{},
+		ctrs: map[string]*ctrEntry{}, netnsCtr: map[uint64]container.Ref{}, addrNetns: map[netip.Addr]uint64{},
 	}
 }
 
@@ -164,6 +181,7 @@ func (f *Flows) Observe(now time.Time, r engine.Reading) ([]snapshot.Process, []
 		b.delta = snapshot.Traffic{}
 	}
 	f.scanInodes(now, r.Live)
+	f.learnAddrs(r.Live)
 	for i := range r.Live {
 		f.socket(now, &r.Live[i])
 	}
@@ -178,6 +196,7 @@ func (f *Flows) Observe(now time.Time, r engine.Reading) ([]snapshot.Process, []
 	f.bucket("overflow", 0, sub(r.Overflow, f.ovfl))
 	f.ovfl = r.Overflow
 	f.expire(now)
+	f.containers = f.containerList(now)
 	return f.processes(now), f.connections(now), f.bucketList()
 }
 
@@ -232,7 +251,8 @@ func (f *Flows) ownerOf(s *engine.Socket) (procKey, string) {
 
 func (f *Flows) socket(now time.Time, s *engine.Socket) {
 	e := f.socks[s.Cookie]
-	if e == nil {
+	isNew := e == nil
+	if isNew {
 		e = &sockEntry{}
 		f.socks[s.Cookie] = e
 	}
@@ -278,6 +298,7 @@ func (f *Flows) socket(now time.Time, s *engine.Socket) {
 		if delta != (snapshot.Traffic{}) {
 			p.lastAct = now
 		}
+		f.chargeContainer(now, s, p, e.owner, delta, isNew)
 	}
 	if s.Dead {
 		e.dead = true
@@ -330,6 +351,10 @@ func (f *Flows) proc(now time.Time, k procKey, comm string, s *engine.Socket) *p
 			}
 			if p.snap.NetnsInode == 0 {
 				p.snap.NetnsInode = info.NetnsInode
+			}
+			p.ctr = containerOf(info)
+			if !p.ctr.IsZero() && info.NetnsInode != 0 && info.NetnsInode != f.opt.HostNetns && len(f.netnsCtr) < f.opt.MaxContainers {
+				f.netnsCtr[info.NetnsInode] = p.ctr
 			}
 		} else if !p.snap.Exited && p.exited.IsZero() {
 			p.exited = now // gone before we could read it

@@ -58,6 +58,7 @@ func (l *Loop) Poll() (snapshot.Snapshot, error) {
 			return snapshot.Snapshot{}, fmt.Errorf("read engine: %w", err)
 		}
 		s.Processes, s.Connections, s.Unattributed = l.Flows.Observe(now, r)
+		s.Containers = l.Flows.Containers()
 		st := r.Stats
 		s.Engine = &snapshot.EngineStats{
 			Sockets:  len(r.Live),

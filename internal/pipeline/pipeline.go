@@ -114,8 +114,9 @@ func Open(cfg Config) (*Pipeline, error) {
 		return nil, err
 	}
 	p.Loop.Engine = eng
+	hostNetns, _ := nsutil.Inode("")
 	p.Loop.Flows = aggregate.NewFlows(aggregate.FlowOptions{
-		Resolver: res, SocketInodes: fs.SocketInodes,
+		Resolver: res, SocketInodes: fs.SocketInodes, HostNetns: hostNetns,
 		MaxConnections: cfg.MaxConnections, MaxProcesses: cfg.MaxProcesses,
 	})
 	return p, nil

@@ -126,3 +126,48 @@ type EngineStats struct {
 	// their last bytes are recovered from the previous reading.
 	RingLost uint64 `json:"ring_lost"`
 }
+
+// Container is one container's traffic, from the sockets of its processes.
+type Container struct {
+	ID      string `json:"id"`
+	Runtime string `json:"runtime"` // "docker", "podman", "containerd", "cri-o", …; "" when unknown
+	Name    string `json:"name"`
+	Image   string `json:"image"`
+	// Account is the stable billing identity: label netmeter.account, else
+	// compose project/service, else pod namespace/name, else the name.
+	Account        string            `json:"account"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	ComposeService string            `json:"compose_service,omitempty"`
+	PodName        string            `json:"pod_name,omitempty"`
+	PodNamespace   string            `json:"pod_namespace,omitempty"`
+	// HostNetwork is set for containers sharing the host's network
+	// namespace; their traffic is still only their own sockets'.
+	HostNetwork bool   `json:"host_network"`
+	NetnsInode  uint64 `json:"netns_inode"`
+	Processes   int    `json:"processes"` // with traffic in the last interval
+	Sockets     int    `json:"sockets"`
+
+	Total Traffic `json:"total"`
+	Delta Traffic `json:"delta"`
+	// By peer: other hosts and the internet, other containers on this
+	// host, this host's own processes, and the container's own namespace
+	// (loopback inside it).
+	External  Traffic   `json:"external"`
+	Local     Traffic   `json:"container_to_container"`
+	Host      Traffic   `json:"container_to_host"`
+	Internal  Traffic   `json:"internal"`
+	TxRate    Rate      `json:"tx_bytes_per_second"`
+	RxRate    Rate      `json:"rx_bytes_per_second"`
+	Accepted  uint64    `json:"connections_accepted"` // TCP connections accepted since netmeter started
+	Opened    uint64    `json:"connections_opened"`   // TCP connections opened
+	Ports     []Port    `json:"ports,omitempty"`      // per local listening port
+	FirstSeen time.Time `json:"first_seen"`
+}
+
+// Port is the traffic of the connections a container accepted on one port.
+type Port struct {
+	Proto    string  `json:"proto"`
+	Port     uint16  `json:"port"`
+	Accepted uint64  `json:"connections_accepted"`
+	Total    Traffic `json:"total"`
+}

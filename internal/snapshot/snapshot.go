@@ -118,6 +118,7 @@ type Snapshot struct {
 	// they are empty when it is not running. Engine is nil then.
 	Processes    []Process    `json:"processes,omitempty"`
 	Connections  []Connection `json:"connections,omitempty"`
+	Containers   []Container  `json:"containers,omitempty"`
 	Unattributed []Bucket     `json:"unattributed,omitempty"`
 	Engine       *EngineStats `json:"engine,omitempty"`
 }

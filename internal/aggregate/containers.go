@@ -1,0 +1,195 @@
+package aggregate
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/netmeter/netmeter/internal/attribution/container"
+	"github.com/netmeter/netmeter/internal/attribution/procfs"
+	"github.com/netmeter/netmeter/internal/rate"
+	"github.com/netmeter/netmeter/internal/snapshot"
+	"github.com/netmeter/netmeter/internal/source/engine"
+)
+
+// ContainerResolver names containers through their runtime
+// (container.Registry). Lookup must not block for long: it is called from
+// the collection loop.
+type ContainerResolver interface {
+	Lookup(ref container.Ref) (container.Info, bool)
+}
+
+// DefaultMaxContainers bounds the containers tracked.
+const DefaultMaxContainers = 4096
+
+type ctrEntry struct {
+	snap     snapshot.Container
+	ref      container.Ref
+	named    bool
+	tx, rx   *rate.Meter
+	delta    snapshot.Traffic
+	procs    map[procKey]bool
+	sockets  int
+	ports    map[uint16]*snapshot.Port
+	lastSeen time.Time
+}
+
+// containerOf returns the container of a process from its cgroup paths.
+func containerOf(info procfs.Info) container.Ref {
+	for _, p := range info.Cgroups {
+		if r := container.FromPath(p); !r.IsZero() {
+			return r
+		}
+	}
+	return container.FromPath(info.CgroupPath)
+}
+
+// peerClass sorts a socket's traffic by where its remote end lives.
+type peerClass uint8
+
+const (
+	peerExternal peerClass = iota
+	peerContainer
+	peerHost
+	peerInternal
+)
+
+// classify tells where the remote end of s lives, from the local addresses
+// of every socket seen on this host (addrNetns) and the host's namespace.
+func (f *Flows) classify(s *engine.Socket) peerClass {
+	r := s.Remote.Addr()
+	switch {
+	case !r.IsValid() || r.IsUnspecified():
+		return peerExternal // unconnected UDP: the peers are not known per byte
+	case r.IsLoopback():
+		if uint64(s.Netns) == f.opt.HostNetns {
+			return peerHost
+		}
+		return peerInternal
+	}
+	ns, ok := f.addrNetns[r]
+	switch {
+	case !ok:
+		return peerExternal
+	case ns == uint64(s.Netns):
+		return peerInternal
+	case ns == f.opt.HostNetns:
+		return peerHost
+	}
+	return peerContainer
+}
+
+// learnAddrs records which namespace each local address lives in.
+func (f *Flows) learnAddrs(live []engine.Socket) {
+	for i := range live {
+		a := live[i].Local.Addr()
+		if a.IsValid() && !a.IsUnspecified() && !a.IsLoopback() {
+			if len(f.addrNetns) >= 4*f.opt.MaxConnections {
+				clear(f.addrNetns) // bounded; relearned from the next reading
+			}
+			f.addrNetns[a] = uint64(live[i].Netns)
+		}
+	}
+}
+
+// chargeContainer adds one socket's delta to its container, if any.
+func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, p *procEntry, k procKey, delta snapshot.Traffic, isNew bool) {
+	ref := p.ctr
+	if ref.IsZero() && uint64(s.Netns) != f.opt.HostNetns {
+		ref = f.netnsCtr[uint64(s.Netns)]
+	}
+	if ref.IsZero() {
+		return
+	}
+	c := f.ctrs[ref.ID]
+	if c == nil {
+		if len(f.ctrs) >= f.opt.MaxContainers {
+			return
+		}
+		c = &ctrEntry{ref: ref, tx: rate.New(now), rx: rate.New(now), procs: map[procKey]bool{}, ports: map[uint16]*snapshot.Port{}}
+		c.snap = snapshot.Container{ID: ref.ID, Runtime: ref.Runtime, Name: container.ShortID(ref.ID), Account: container.ShortID(ref.ID), FirstSeen: now}
+		f.ctrs[ref.ID] = c
+	}
+	if !c.named && f.opt.Containers != nil {
+		if info, ok := f.opt.Containers.Lookup(ref); ok {
+			c.named = true
+			c.snap.Runtime, c.snap.Name, c.snap.Image, c.snap.Account = cmp.Or(info.Runtime, ref.Runtime), info.Name, info.Image, info.Account
+			c.snap.Labels, c.snap.PodName, c.snap.PodNamespace, c.snap.HostNetwork = info.Labels, info.PodName, info.PodNamespace, info.HostNetwork
+			if info.ComposeService != "" {
+				c.snap.ComposeService = info.ComposeProject + "/" + info.ComposeService
+			}
+		}
+	}
+	c.snap.NetnsInode = uint64(s.Netns)
+	c.lastSeen = now
+	if !s.Dead {
+		c.sockets++
+	}
+	if delta != (snapshot.Traffic{}) {
+		c.procs[k] = true
+	}
+	c.delta = c.delta.Add(delta)
+	c.snap.Total = c.snap.Total.Add(delta)
+	switch f.classify(s) {
+	case peerExternal:
+		c.snap.External = c.snap.External.Add(delta)
+	case peerContainer:
+		c.snap.Local = c.snap.Local.Add(delta)
+	case peerHost:
+		c.snap.Host = c.snap.Host.Add(delta)
+	case peerInternal:
+		c.snap.Internal = c.snap.Internal.Add(delta)
+	}
+	if s.Protocol != 6 {
+		return
+	}
+	if isNew && s.Role == engine.RoleClient {
+		c.snap.Opened++
+	}
+	if s.Role == engine.RoleServer {
+		port := c.ports[s.Local.Port()]
+		if port == nil {
+			if len(c.ports) >= 1024 {
+				return
+			}
+			port = &snapshot.Port{Proto: "tcp", Port: s.Local.Port()}
+			c.ports[s.Local.Port()] = port
+		}
+		if isNew {
+			port.Accepted++
+			c.snap.Accepted++
+		}
+		port.Total = port.Total.Add(delta)
+	}
+}
+
+// Containers returns the containers as of the last Observe.
+func (f *Flows) Containers() []snapshot.Container { return f.containers }
+
+func (f *Flows) containerList(now time.Time) []snapshot.Container {
+	out := make([]snapshot.Container, 0, len(f.ctrs))
+	for id, c := range f.ctrs {
+		c.tx.Add(now, c.delta.TxBytes)
+		c.rx.Add(now, c.delta.RxBytes)
+		s := c.snap
+		s.Delta, s.Sockets, s.Processes = c.delta, c.sockets, len(c.procs)
+		s.TxRate, s.RxRate = c.tx.Stats(now), c.rx.Stats(now)
+		for _, p := range c.ports {
+			s.Ports = append(s.Ports, *p)
+		}
+		slices.SortFunc(s.Ports, func(a, b snapshot.Port) int { return cmp.Compare(a.Port, b.Port) })
+		out = append(out, s)
+		c.delta, c.sockets = snapshot.Traffic{}, 0
+		clear(c.procs)
+		if now.Sub(c.lastSeen) > f.opt.ExitedTTL {
+			delete(f.ctrs, id)
+		}
+	}
+	slices.SortFunc(out, func(a, b snapshot.Container) int {
+		if c := cmp.Compare(b.Total.TxBytes+b.Total.RxBytes, a.Total.TxBytes+a.Total.RxBytes); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out
+}
