@@ -21,6 +21,7 @@ type (
 	Interface  = snapshot.Interface
 	Process    = snapshot.Process
 	Connection = snapshot.Connection
+	Container  = snapshot.Container
 	Traffic    = snapshot.Traffic
 	Rate       = snapshot.Rate
 )
@@ -382,4 +383,10 @@ func (m *Monitor) ProcessRank(limit int, window time.Duration) []ProcessUsage {
 func (m *Monitor) Connections() []Connection {
 	s, _ := m.Snapshot()
 	return s.Connections
+}
+
+// Containers returns the latest snapshot's containers, busiest first.
+func (m *Monitor) Containers() []Container {
+	s, _ := m.Snapshot()
+	return s.Containers
 }
