@@ -52,6 +52,20 @@ struct tuple {
 	__u16 _pad;
 };
 
+/* HTTP/1.x methods counted at the start of inbound TCP payload. */
+enum http_method {
+	HTTP_GET = 0,
+	HTTP_HEAD = 1,
+	HTTP_POST = 2,
+	HTTP_PUT = 3,
+	HTTP_DELETE = 4,
+	HTTP_CONNECT = 5,
+	HTTP_OPTIONS = 6,
+	HTTP_TRACE = 7,
+	HTTP_PATCH = 8,
+	HTTP_METHODS = 9,
+};
+
 /*
  * Running totals of one socket, and its last known addresses: the kernel
  * clears the local port when a socket closes, before the final record.
@@ -64,8 +78,11 @@ struct counts {
 	__u64 pkt_tx;
 	__u64 pkt_rx;
 	struct tuple last;
-	__u8 role; /* enum tcp_role */
-	__u8 _pad[7];
+	__u8 role;	 /* enum tcp_role */
+	__u8 http_ready; /* server: the next data segment may begin an HTTP/1.x request */
+	__u8 _pad[6];
+	__u32 http[HTTP_METHODS]; /* HTTP/1.x request lines seen, by enum http_method */
+	__u32 _pad2;
 };
 
 /* Which end of a TCP connection a socket is, from its handshake. */
@@ -185,6 +202,7 @@ struct sock_record *unused_sock_record __attribute__((unused));
 enum record_kind *unused_record_kind __attribute__((unused));
 enum engine_stat *unused_engine_stat __attribute__((unused));
 enum tcp_role *unused_tcp_role __attribute__((unused));
+enum http_method *unused_http_method __attribute__((unused));
 
 static __always_inline void bump(enum engine_stat s)
 {
@@ -240,6 +258,67 @@ static __always_inline void count_timewait(struct __sk_buff *skb, __u32 dir)
 	add_bucket(b, skb->len);
 }
 
+/* Which method an 8-byte payload prefix begins with, or -1. */
+static __always_inline int http_method(const char *m)
+{
+	if (m[0] == 'G' && m[1] == 'E' && m[2] == 'T' && m[3] == ' ')
+		return HTTP_GET;
+	if (m[0] == 'P' && m[1] == 'U' && m[2] == 'T' && m[3] == ' ')
+		return HTTP_PUT;
+	if (m[0] == 'P' && m[1] == 'O' && m[2] == 'S' && m[3] == 'T' && m[4] == ' ')
+		return HTTP_POST;
+	if (m[0] == 'H' && m[1] == 'E' && m[2] == 'A' && m[3] == 'D' && m[4] == ' ')
+		return HTTP_HEAD;
+	if (m[0] == 'P' && m[1] == 'A' && m[2] == 'T' && m[3] == 'C' && m[4] == 'H' && m[5] == ' ')
+		return HTTP_PATCH;
+	if (m[0] == 'T' && m[1] == 'R' && m[2] == 'A' && m[3] == 'C' && m[4] == 'E' && m[5] == ' ')
+		return HTTP_TRACE;
+	if (m[0] == 'D' && m[1] == 'E' && m[2] == 'L' && m[3] == 'E' && m[4] == 'T' &&
+	    m[5] == 'E' && m[6] == ' ')
+		return HTTP_DELETE;
+	if (m[0] == 'O' && m[1] == 'P' && m[2] == 'T' && m[3] == 'I' && m[4] == 'O' &&
+	    m[5] == 'N' && m[6] == 'S' && m[7] == ' ')
+		return HTTP_OPTIONS;
+	if (m[0] == 'C' && m[1] == 'O' && m[2] == 'N' && m[3] == 'N' && m[4] == 'E' &&
+	    m[5] == 'C' && m[6] == 'T' && m[7] == ' ')
+		return HTTP_CONNECT;
+	return -1;
+}
+
+/*
+ * Counts an HTTP/1.x request when the first data segment after the server's
+ * last response begins with a method. Reads at most 8 payload bytes at
+ * offsets taken from the headers, bounds-checked by bpf_skb_load_bytes; TLS
+ * and HTTP/2 never match and count as connections only.
+ */
+static __always_inline void http_request(struct __sk_buff *skb, struct counts *c)
+{
+	__u8 b, doff;
+	__u32 off;
+	char m[8];
+	int meth;
+
+	if (bpf_skb_load_bytes(skb, 0, &b, 1))
+		return;
+	if (b >> 4 == 4)
+		off = (b & 0xf) * 4;
+	else if (b >> 4 == 6)
+		off = 40;
+	else
+		return;
+	if (bpf_skb_load_bytes(skb, off + 12, &doff, 1))
+		return;
+	off += (doff >> 4) * 4;
+	if (off >= skb->len)
+		return; /* no payload: an ACK */
+	c->http_ready = 0;
+	if (bpf_skb_load_bytes(skb, off, m, sizeof(m)))
+		return;
+	meth = http_method(m);
+	if (meth >= 0 && meth < HTTP_METHODS)
+		ATOMIC_ADD(&c->http[meth], 1);
+}
+
 static __always_inline void count_skb(struct __sk_buff *skb, __u32 dir)
 {
 	struct bpf_sock *any = skb->sk;
@@ -274,6 +353,8 @@ static __always_inline void count_skb(struct __sk_buff *skb, __u32 dir)
 	} else {
 		ATOMIC_ADD(&c->ip_rx, skb->len);
 		ATOMIC_ADD(&c->pkt_rx, 1);
+		if (c->http_ready)
+			http_request(skb, c);
 	}
 }
 
@@ -354,10 +435,13 @@ static __always_inline void on_payload(struct sock *sk, int ret, int tx)
 		bump(STAT_COUNT_STORE_FAIL);
 		return;
 	}
-	if (tx)
+	if (tx) {
 		ATOMIC_ADD(&c->payload_tx, ret);
-	else
+		if (c->role == ROLE_SERVER)
+			c->http_ready = 1; /* a response went out: a new request may follow */
+	} else {
 		ATOMIC_ADD(&c->payload_rx, ret);
+	}
 	/*
 	 * Remember where a UDP socket talks to: it closes without a state
 	 * change (TCP's addresses are kept by set_state, off this hot path).
@@ -384,9 +468,10 @@ int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
 	c = bpf_sk_storage_get(&count_store, (struct sock *)sk, 0, flags);
 	if (!c)
 		return 0;
-	if (newstate == BPF_TCP_SYN_RECV)
+	if (newstate == BPF_TCP_SYN_RECV) {
 		c->role = ROLE_SERVER;
-	else if (oldstate == BPF_TCP_SYN_SENT)
+		c->http_ready = 1;
+	} else if (oldstate == BPF_TCP_SYN_SENT)
 		c->role = ROLE_CLIENT;
 	if (sk->__sk_common.skc_num)
 		read_tuple(&c->last, (struct sock *)sk);

@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 
@@ -93,7 +94,7 @@ func (f *Flows) learnAddrs(live []engine.Socket) {
 }
 
 // chargeContainer adds one socket's delta to its container, if any.
-func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, p *procEntry, k procKey, delta snapshot.Traffic, isNew bool) {
+func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, p *procEntry, k procKey, delta snapshot.Traffic, isNew bool, http [len(engine.HTTPMethods)]uint32) {
 	ref := p.ctr
 	if ref.IsZero() && uint64(s.Netns) != f.opt.HostNetns {
 		ref = f.netnsCtr[uint64(s.Netns)]
@@ -160,6 +161,16 @@ func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, p *procEntry, k
 			c.snap.Accepted++
 		}
 		port.Total = port.Total.Add(delta)
+		for i, n := range http {
+			if n == 0 {
+				continue
+			}
+			if port.HTTPRequests == nil {
+				port.HTTPRequests = map[string]uint64{}
+			}
+			port.HTTPRequests[engine.HTTPMethods[i]] += uint64(n)
+			c.snap.Requests += uint64(n)
+		}
 	}
 }
 
@@ -175,7 +186,9 @@ func (f *Flows) containerList(now time.Time) []snapshot.Container {
 		s.Delta, s.Sockets, s.Processes = c.delta, c.sockets, len(c.procs)
 		s.TxRate, s.RxRate = c.tx.Stats(now), c.rx.Stats(now)
 		for _, p := range c.ports {
-			s.Ports = append(s.Ports, *p)
+			pc := *p
+			pc.HTTPRequests = maps.Clone(p.HTTPRequests) // the snapshot is immutable
+			s.Ports = append(s.Ports, pc)
 		}
 		slices.SortFunc(s.Ports, func(a, b snapshot.Port) int { return cmp.Compare(a.Port, b.Port) })
 		out = append(out, s)

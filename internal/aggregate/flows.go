@@ -62,6 +62,7 @@ type procKey struct {
 
 type sockEntry struct {
 	last  snapshot.Traffic
+	http  [len(engine.HTTPMethods)]uint32
 	owner procKey
 	comm  string
 	conn  *connEntry
@@ -257,7 +258,11 @@ func (f *Flows) socket(now time.Time, s *engine.Socket) {
 		f.socks[s.Cookie] = e
 	}
 	delta := sub(s.Traffic, e.last)
-	e.last, e.seen = s.Traffic, now
+	var httpDelta [len(engine.HTTPMethods)]uint32
+	for i := range s.HTTP {
+		httpDelta[i] = s.HTTP[i] - min(s.HTTP[i], e.http[i])
+	}
+	e.last, e.http, e.seen = s.Traffic, s.HTTP, now
 	if owner, comm := f.ownerOf(s); owner.tgid != 0 {
 		e.owner, e.comm = owner, comm
 	}
@@ -298,7 +303,7 @@ func (f *Flows) socket(now time.Time, s *engine.Socket) {
 		if delta != (snapshot.Traffic{}) {
 			p.lastAct = now
 		}
-		f.chargeContainer(now, s, p, e.owner, delta, isNew)
+		f.chargeContainer(now, s, p, e.owner, delta, isNew, httpDelta)
 	}
 	if s.Dead {
 		e.dead = true

@@ -159,6 +159,7 @@ type Container struct {
 	TxRate    Rate      `json:"tx_bytes_per_second"`
 	RxRate    Rate      `json:"rx_bytes_per_second"`
 	Accepted  uint64    `json:"connections_accepted"` // TCP connections accepted since netmeter started
+	Requests  uint64    `json:"http_requests"`        // HTTP/1.x requests received since netmeter started
 	Opened    uint64    `json:"connections_opened"`   // TCP connections opened
 	Ports     []Port    `json:"ports,omitempty"`      // per local listening port
 	FirstSeen time.Time `json:"first_seen"`
@@ -170,4 +171,7 @@ type Port struct {
 	Port     uint16  `json:"port"`
 	Accepted uint64  `json:"connections_accepted"`
 	Total    Traffic `json:"total"`
+	// HTTPRequests counts HTTP/1.x requests by method (TLS and HTTP/2
+	// connections are counted in Accepted only).
+	HTTPRequests map[string]uint64 `json:"http_requests,omitempty"`
 }

@@ -82,7 +82,13 @@ type Socket struct {
 	BytesAcked, BytesReceived uint64
 	// Role is which end of a TCP connection this is, from its handshake.
 	Role Role
+	// HTTP counts HTTP/1.x request lines received (server sockets), by
+	// method in the order of HTTPMethods.
+	HTTP [len(HTTPMethods)]uint32
 }
+
+// HTTPMethods are the methods the kernel recognises, in its order.
+var HTTPMethods = [engineHttpMethodHTTP_METHODS]string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 
 // Role is a TCP socket's end of its connection.
 type Role uint8
@@ -333,7 +339,7 @@ func convert(r *engineSockRecord) Socket {
 	s := Socket{
 		Cookie: r.Cookie, Inode: r.Ino, Dead: r.Kind == uint8(engineRecordKindRECORD_DEAD),
 		Protocol: uint8(r.Protocol), State: r.State, Netns: r.Netns, HasOwner: r.HasOwner != 0,
-		BytesAcked: r.BytesAcked, BytesReceived: r.BytesReceived, Role: Role(r.Counts.Role),
+		BytesAcked: r.BytesAcked, BytesReceived: r.BytesReceived, Role: Role(r.Counts.Role), HTTP: r.Counts.Http,
 		Traffic: snapshot.Traffic{
 			TxPayload: r.Counts.PayloadTx, RxPayload: r.Counts.PayloadRx,
 			TxBytes: r.Counts.IpTx, RxBytes: r.Counts.IpRx,

@@ -30,7 +30,10 @@ type engineCounts struct {
 	PktRx     uint64
 	Last      engineTuple
 	Role      uint8
-	Pad       [7]uint8
+	HttpReady uint8
+	Pad       [6]uint8
+	Http      [9]uint32
+	Pad2      uint32
 }
 
 type engineEngineStat uint32
@@ -41,6 +44,21 @@ const (
 	engineEngineStatSTAT_TW_FULL          engineEngineStat = 2
 	engineEngineStatSTAT_BUCKET_FULL      engineEngineStat = 3
 	engineEngineStatSTAT_MAX              engineEngineStat = 4
+)
+
+type engineHttpMethod uint32
+
+const (
+	engineHttpMethodHTTP_GET     engineHttpMethod = 0
+	engineHttpMethodHTTP_HEAD    engineHttpMethod = 1
+	engineHttpMethodHTTP_POST    engineHttpMethod = 2
+	engineHttpMethodHTTP_PUT     engineHttpMethod = 3
+	engineHttpMethodHTTP_DELETE  engineHttpMethod = 4
+	engineHttpMethodHTTP_CONNECT engineHttpMethod = 5
+	engineHttpMethodHTTP_OPTIONS engineHttpMethod = 6
+	engineHttpMethodHTTP_TRACE   engineHttpMethod = 7
+	engineHttpMethodHTTP_PATCH   engineHttpMethod = 8
+	engineHttpMethodHTTP_METHODS engineHttpMethod = 9
 )
 
 type engineOwner struct {
@@ -132,6 +150,7 @@ const (
 	engineProgSockRelease     = "sock_release"
 	engineProgTcpDestroy      = "tcp_destroy"
 	engineVarUnusedEngineStat = "unused_engine_stat"
+	engineVarUnusedHttpMethod = "unused_http_method"
 	engineVarUnusedRecordKind = "unused_record_kind"
 	engineVarUnusedSockRecord = "unused_sock_record"
 	engineVarUnusedTcpRole    = "unused_tcp_role"
@@ -210,6 +229,7 @@ type engineMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type engineVariableSpecs struct {
 	UnusedEngineStat *ebpf.VariableSpec `ebpf:"unused_engine_stat"`
+	UnusedHttpMethod *ebpf.VariableSpec `ebpf:"unused_http_method"`
 	UnusedRecordKind *ebpf.VariableSpec `ebpf:"unused_record_kind"`
 	UnusedSockRecord *ebpf.VariableSpec `ebpf:"unused_sock_record"`
 	UnusedTcpRole    *ebpf.VariableSpec `ebpf:"unused_tcp_role"`
@@ -261,6 +281,7 @@ func (m *engineMaps) Close() error {
 // It can be passed to loadEngineObjects or ebpf.CollectionSpec.LoadAndAssign.
 type engineVariables struct {
 	UnusedEngineStat *ebpf.Variable `ebpf:"unused_engine_stat"`
+	UnusedHttpMethod *ebpf.Variable `ebpf:"unused_http_method"`
 	UnusedRecordKind *ebpf.Variable `ebpf:"unused_record_kind"`
 	UnusedSockRecord *ebpf.Variable `ebpf:"unused_sock_record"`
 	UnusedTcpRole    *ebpf.Variable `ebpf:"unused_tcp_role"`
