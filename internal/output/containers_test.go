@@ -32,7 +32,7 @@ func containerFixture() snapshot.Snapshot {
 			TxRate: rate(65536.25), RxRate: rate(2048), Opened: 42, FirstSeen: t0},
 		{ID: "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90", Runtime: "docker", Name: "shop-web-1",
 			Image: "nginx:1.27", Account: "shop/web", ComposeService: "shop/web",
-			Labels: map[string]string{"com.docker.compose.project": "shop", "com.docker.compose.service": "web"},
+			Labels:    map[string]string{"com.docker.compose.project": "shop", "com.docker.compose.service": "web"},
 			Processes: 3, Sockets: 17,
 			Total: tr(734003200, 10485760), External: tr(629145600, 5242880), Local: tr(104857600, 4194304),
 			Host: tr(0, 1048576), Internal: tr(0, 0),
