@@ -1,18 +1,22 @@
 package engine
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
 
 	"github.com/netmeter/netmeter/internal/bpfload"
 	"github.com/netmeter/netmeter/internal/nsutil"
@@ -51,6 +55,12 @@ type Options struct {
 	TimewaitEntries uint32
 	BucketEntries   uint32
 	MaxPendingDead  int
+	// PinPath, when set (a directory on the BPF filesystem, e.g.
+	// /sys/fs/bpf/netmeter), pins the maps and links there: the kernel goes
+	// on counting while no agent runs, and a later Open with the same path
+	// and the same engine continues from the pinned counters (Reopened
+	// reports it). Unpin removes them.
+	PinPath string
 }
 
 // Owner is the process that created a socket or last sent or received on it.
@@ -139,8 +149,12 @@ type Engine struct {
 	ringErr error
 	done    chan struct{}
 
-	twSeen map[engineTwKey]twState
+	twSeen   map[engineTwKey]twState
+	reopened bool
 }
+
+// Reopened reports whether Open continued a pinned engine.
+func (e *Engine) Reopened() bool { return e.reopened }
 
 type twState struct {
 	last    engineTrafficBucket
@@ -161,6 +175,21 @@ func Open(opt Options) (*Engine, error) {
 	}
 	if opt.MaxPendingDead == 0 {
 		opt.MaxPendingDead = DefaultMaxPendingDead
+	}
+	if opt.PinPath != "" {
+		if err := onBPFFS(filepath.Dir(opt.PinPath)); err != nil {
+			return nil, err
+		}
+		e, err := reopen(opt)
+		if err == nil {
+			return e, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			// Pinned by another engine version, or half pinned: start over.
+			if uerr := Unpin(opt.PinPath); uerr != nil {
+				return nil, fmt.Errorf("open engine: %w (and removing the stale pins: %v)", err, uerr)
+			}
+		}
 	}
 	cg, err := bpfload.ResolveCgroup(opt.Cgroup)
 	if err != nil {
@@ -188,17 +217,33 @@ func Open(opt Options) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
-	e.ring, err = ringbuf.NewReader(e.objs.Deaths)
-	if err != nil {
+	if err := e.start(); err != nil {
 		e.Close()
-		return nil, fmt.Errorf("open engine ring buffer: %w", err)
+		return nil, err
 	}
-	go e.readDeaths()
 	if err := e.Adopt(""); err != nil {
 		e.Close()
 		return nil, err
 	}
+	if opt.PinPath != "" {
+		if err := e.pin(); err != nil {
+			e.Close()
+			Unpin(opt.PinPath)
+			return nil, err
+		}
+	}
 	return e, nil
+}
+
+// start begins reading the ring buffer of final records.
+func (e *Engine) start() error {
+	r, err := ringbuf.NewReader(e.objs.Deaths)
+	if err != nil {
+		return fmt.Errorf("open engine ring buffer: %w", err)
+	}
+	e.ring = r
+	go e.readDeaths()
+	return nil
 }
 
 func (e *Engine) attach(cg string) error {
@@ -534,4 +579,124 @@ func (e *Engine) Close() error {
 	}
 	e.objs = engineObjects{}
 	return errors.Join(errs...)
+}
+
+// pinnedMaps are the maps a reopened engine needs, by pin name.
+func (e *Engine) pinnedMaps() map[string]**ebpf.Map {
+	return map[string]**ebpf.Map{
+		engineMapCountStore: &e.objs.CountStore, engineMapOwnerStore: &e.objs.OwnerStore, engineMapDeaths: &e.objs.Deaths,
+		engineMapTwCounts: &e.objs.TwCounts, engineMapKernelCounts: &e.objs.KernelCounts,
+		engineMapOverflowCounts: &e.objs.OverflowCounts, engineMapStats: &e.objs.Stats,
+	}
+}
+
+// objectVersion names the compiled object, so a pin of another build is
+// never reused.
+func objectVersion() string {
+	sum := sha256.Sum256(_EngineBytes)
+	return hex.EncodeToString(sum[:])
+}
+
+// versionDir is where this build pins: <PinPath>/v-<object hash>. A BPF
+// filesystem holds no regular files, so the version is in the name.
+func versionDir(pinPath string) string {
+	return filepath.Join(pinPath, "v-"+objectVersion()[:16])
+}
+
+// pin pins maps and links under versionDir. Links are named link-00…: the
+// order of e.links (cgroup, tracing, iterators) is fixed by attach.
+func (e *Engine) pin() error {
+	dir := versionDir(e.opt.PinPath)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("pin engine: %w", err)
+	}
+	for name, m := range e.pinnedMaps() {
+		if err := (*m).Pin(filepath.Join(dir, "map-"+name)); err != nil {
+			return fmt.Errorf("pin engine map %s: %w", name, err)
+		}
+	}
+	for i, l := range e.links {
+		if err := l.Pin(filepath.Join(dir, fmt.Sprintf("link-%02d", i))); err != nil {
+			return fmt.Errorf("pin engine link %d: %w", i, err)
+		}
+	}
+	// Made last: its presence says the pins are complete.
+	if err := os.Mkdir(filepath.Join(dir, "complete"), 0o700); err != nil {
+		return fmt.Errorf("pin engine: %w", err)
+	}
+	return nil
+}
+
+// reopen continues a pinned engine. It returns an error wrapping
+// os.ErrNotExist when nothing is pinned at opt.PinPath.
+func reopen(opt Options) (*Engine, error) {
+	dir := versionDir(opt.PinPath)
+	if _, err := os.Stat(filepath.Join(dir, "complete")); err != nil {
+		if _, serr := os.Stat(opt.PinPath); serr == nil && errors.Is(err, os.ErrNotExist) {
+			// Something else is pinned there: another build, or a pin
+			// interrupted half way.
+			return nil, fmt.Errorf("reopen pinned engine: no complete pins of this build in %s", opt.PinPath)
+		}
+		return nil, fmt.Errorf("reopen pinned engine: %w", err)
+	}
+	if err := bpfload.Prepare(Requirements); err != nil {
+		return nil, err
+	}
+	e := &Engine{opt: opt, done: make(chan struct{}), twSeen: map[engineTwKey]twState{}, reopened: true}
+	for name, m := range e.pinnedMaps() {
+		pm, err := ebpf.LoadPinnedMap(filepath.Join(dir, "map-"+name), nil)
+		if err != nil {
+			e.Close()
+			return nil, fmt.Errorf("reopen pinned engine map %s: %w", name, bpfload.Wrap("load pinned map", err, Requirements.Capabilities...))
+		}
+		*m = pm
+	}
+	const links = 11 // 4 cgroup, 4 tracing, 3 iterators: see attach
+	for i := range links {
+		l, err := link.LoadPinnedLink(filepath.Join(dir, fmt.Sprintf("link-%02d", i)), nil)
+		if err != nil {
+			e.Close()
+			return nil, fmt.Errorf("reopen pinned engine link %d: %w", i, err)
+		}
+		e.links = append(e.links, l)
+	}
+	var ok bool
+	if e.iter, ok = e.links[8].(*link.Iter); !ok {
+		e.Close()
+		return nil, fmt.Errorf("reopen pinned engine: link 8 is not the socket iterator")
+	}
+	for _, l := range e.links[9:] {
+		it, ok := l.(*link.Iter)
+		if !ok {
+			e.Close()
+			return nil, fmt.Errorf("reopen pinned engine: adoption link is not an iterator")
+		}
+		e.adopters = append(e.adopters, it)
+	}
+	if err := e.start(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Unpin removes what Open pinned at dir: the programs detach once no agent
+// holds them.
+func Unpin(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("unpin engine: %w", err)
+	}
+	return nil
+}
+
+// onBPFFS checks that dir is on a BPF filesystem, where pins live.
+func onBPFFS(dir string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("pin path %s: %w", dir, err)
+	}
+	if st.Type != unix.BPF_FS_MAGIC {
+		return fmt.Errorf("pin path %s is not on a BPF filesystem: mount one with 'mount -t bpf bpf %s'", dir, dir)
+	}
+	return nil
 }
