@@ -94,14 +94,19 @@ func (f *Flows) learnAddrs(live []engine.Socket) {
 }
 
 // chargeContainer adds one socket's delta to its container, if any.
-func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, p *procEntry, k procKey, delta snapshot.Traffic, isNew bool, http [len(engine.HTTPMethods)]uint32) {
+func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, e *sockEntry, p *procEntry, delta snapshot.Traffic, isNew bool, http [len(engine.HTTPMethods)]uint32) {
+	k := e.owner
 	ref := p.ctr
 	if ref.IsZero() && uint64(s.Netns) != f.opt.HostNetns {
 		ref = f.netnsCtr[uint64(s.Netns)]
 	}
 	if ref.IsZero() {
+		ref = e.ctr // the process is gone; the socket remembers
+	}
+	if ref.IsZero() {
 		return
 	}
+	e.ctr = ref
 	c := f.ctrs[ref.ID]
 	if c == nil {
 		if len(f.ctrs) >= f.opt.MaxContainers {

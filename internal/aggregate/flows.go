@@ -61,6 +61,7 @@ type procKey struct {
 }
 
 type sockEntry struct {
+	ctr   container.Ref // the socket's container, kept for when its process is gone
 	last  snapshot.Traffic
 	http  [len(engine.HTTPMethods)]uint32
 	owner procKey
@@ -303,7 +304,7 @@ func (f *Flows) socket(now time.Time, s *engine.Socket) {
 		if delta != (snapshot.Traffic{}) {
 			p.lastAct = now
 		}
-		f.chargeContainer(now, s, p, e.owner, delta, isNew, httpDelta)
+		f.chargeContainer(now, s, e, p, delta, isNew, httpDelta)
 	}
 	if s.Dead {
 		e.dead = true

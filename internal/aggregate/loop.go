@@ -30,7 +30,13 @@ type Loop struct {
 	// Engine and Flows, when set, add processes and connections.
 	Engine EngineReader
 	Flows  *Flows
-	Log    *slog.Logger
+	// Ledger, when set, books container traffic per account; with
+	// Checkpoint it is saved there every SaveEvery and when Run ends.
+	Ledger     *Ledger
+	Checkpoint string
+	SaveEvery  time.Duration
+	Log        *slog.Logger
+	lastSave   time.Time
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -59,6 +65,12 @@ func (l *Loop) Poll() (snapshot.Snapshot, error) {
 		}
 		s.Processes, s.Connections, s.Unattributed = l.Flows.Observe(now, r)
 		s.Containers = l.Flows.Containers()
+		if l.Ledger != nil {
+			l.Ledger.Add(now, s.Containers)
+			if l.Checkpoint != "" && now.Sub(l.lastSave) >= l.SaveEvery {
+				l.save(now)
+			}
+		}
 		st := r.Stats
 		s.Engine = &snapshot.EngineStats{
 			Sockets:  len(r.Live),
@@ -67,6 +79,16 @@ func (l *Loop) Poll() (snapshot.Snapshot, error) {
 		}
 	}
 	return s, nil
+}
+
+// save writes the checkpoint; a failure (a full disk) is logged and retried
+// at the next interval: the totals stay in memory.
+func (l *Loop) save(now time.Time) {
+	if err := SaveCheckpoint(l.Checkpoint, now, l.Ledger, l.Flows); err != nil {
+		l.logger().Warn("checkpoint not saved; will retry", "err", err)
+		return
+	}
+	l.lastSave = now
 }
 
 func (l *Loop) logger() *slog.Logger {
@@ -100,6 +122,9 @@ func (l *Loop) Run(ctx context.Context, out chan<- snapshot.Snapshot) error {
 	}
 	tick := time.NewTicker(l.Interval)
 	defer tick.Stop()
+	if l.Ledger != nil && l.Checkpoint != "" {
+		defer func() { l.save(time.Now()) }()
+	}
 	for {
 		s, err := l.Poll()
 		if err != nil {

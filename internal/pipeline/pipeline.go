@@ -5,6 +5,8 @@
 package pipeline
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -31,7 +33,15 @@ type Config struct {
 	MaxLinkRate    float64
 	MaxConnections int
 	MaxProcesses   int
-	Log            *slog.Logger
+	// PinPath pins the engine on a BPF filesystem so it keeps counting
+	// between agent runs ("" = no pinning: the engine goes with the agent).
+	PinPath string
+	// StateFile, when set, keeps the billing ledger and the per-socket
+	// state there, saved every SaveEvery (default 10 s) and at exit.
+	StateFile  string
+	SaveEvery  time.Duration
+	BillingDay int
+	Log        *slog.Logger
 }
 
 // Pipeline is an opened set of sources and the loop over them.
@@ -39,7 +49,9 @@ type Pipeline struct {
 	Loop *aggregate.Loop
 	// EngineErr says why the engine is not running under Engine "auto".
 	EngineErr error
-	closers   []func() error
+	// Ledger is the billing ledger when Config.StateFile is set.
+	Ledger  *aggregate.Ledger
+	closers []func() error
 }
 
 // Close releases every source.
@@ -96,7 +108,7 @@ func Open(cfg Config) (*Pipeline, error) {
 	if cfg.Engine == "off" {
 		return p, nil
 	}
-	eng, err := engine.Open(engine.Options{})
+	eng, err := engine.Open(engine.Options{PinPath: cfg.PinPath})
 	if err != nil {
 		if cfg.Engine == "on" {
 			p.Close()
@@ -119,5 +131,32 @@ func Open(cfg Config) (*Pipeline, error) {
 		Resolver: res, SocketInodes: fs.SocketInodes, HostNetns: hostNetns,
 		MaxConnections: cfg.MaxConnections, MaxProcesses: cfg.MaxProcesses,
 	})
+	if cfg.StateFile != "" {
+		day := cfg.BillingDay
+		if day == 0 {
+			day = 1
+		}
+		l, err := aggregate.NewLedger(day, time.Local)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		// Per-socket state only continues a pinned engine that went on
+		// counting; otherwise the counters restarted and only totals carry.
+		var flows *aggregate.Flows
+		if eng.Reopened() {
+			flows = p.Loop.Flows
+		}
+		if _, err := aggregate.LoadCheckpoint(cfg.StateFile, time.Now(), l, flows); err != nil {
+			log.Warn("state file unreadable; starting a new ledger (the old file is kept)", "component", "ledger", "err", err)
+			if !errors.Is(err, aggregate.ErrCorrupt) {
+				p.Close()
+				return nil, err
+			}
+		}
+		p.Loop.Ledger, p.Loop.Checkpoint = l, cfg.StateFile
+		p.Loop.SaveEvery = cmp.Or(cfg.SaveEvery, 10*time.Second)
+		p.Ledger = l
+	}
 	return p, nil
 }
