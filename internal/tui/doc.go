@@ -1,6 +1,8 @@
 // Package tui is netmeter's live terminal view, built on Bubble Tea v2, with
-// three views switched by 1, 2 and 3: interfaces (in the spirit of nload and
-// bmon), processes (nethogs) and connections (iftop).
+// four views switched by 1, 2, 3 and 4: interfaces (in the spirit of nload
+// and bmon), processes (nethogs), connections (iftop) and containers (a
+// "docker stats" for the network, with a detail pane of the traffic split
+// by peer and per port).
 //
 // The [Model] is pure: snapshots arrive as messages from a re-armed channel
 // command ([WaitForSnapshot]), Update never does I/O and never mutates a
@@ -10,6 +12,6 @@
 // bounded cache whose clock is the snapshots' time. The model keeps a
 // bounded rate and error/drop history per interface for sparklines and for
 // highlighting counters that grew in the last interval, and caps the rows of
-// the process and connection lists ([Options].MaxRows). [Run] wires the
-// model to a terminal in the alternate screen.
+// the process, connection and container lists ([Options].MaxRows). [Run]
+// wires the model to a terminal in the alternate screen.
 package tui

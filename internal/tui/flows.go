@@ -12,7 +12,7 @@ import (
 	"github.com/netmeter/netmeter/internal/snapshot"
 )
 
-// ViewKind selects what the live view shows; the keys 1, 2 and 3 switch.
+// ViewKind selects what the live view shows; the keys 1, 2, 3 and 4 switch.
 type ViewKind int
 
 // Views.
@@ -20,8 +20,12 @@ const (
 	ViewInterfaces  ViewKind = iota // one row per interface (nload, bmon)
 	ViewProcesses                   // one row per process (nethogs)
 	ViewConnections                 // one row per connection (iftop)
+	ViewContainers                  // one row per container ("docker stats" for the network)
 	numViews
 )
+
+// flowViews are the views built from the eBPF engine's data.
+var flowViews = [...]ViewKind{ViewProcesses, ViewConnections, ViewContainers}
 
 func (v ViewKind) String() string {
 	switch v {
@@ -29,12 +33,15 @@ func (v ViewKind) String() string {
 		return "processes"
 	case ViewConnections:
 		return "connections"
+	case ViewContainers:
+		return "containers"
 	default:
 		return "interfaces"
 	}
 }
 
-// FlowSort orders the processes and connections views; "s" cycles.
+// FlowSort orders the processes, connections and containers views; "s"
+// cycles.
 // Rates and totals are compared as the view's columns show them (current
 // rate, 2s average, or total bytes). Exited processes and closed
 // connections always sort after live ones, unattributed buckets last.
@@ -62,21 +69,23 @@ func (k FlowSort) String() string {
 	}
 }
 
-// Columns selects the rate columns of the processes and connections views;
-// "t" cycles through ColumnsNow, ColumnsWindows and ColumnsTotals.
+// Columns selects the rate columns of the processes, connections and
+// containers views; "t" cycles through ColumnsNow, ColumnsWindows and
+// ColumnsTotals.
 type Columns int
 
 // Column sets.
 const (
-	// ColumnsDefault is ColumnsNow in the processes view and
-	// ColumnsWindows in the connections view.
+	// ColumnsDefault is ColumnsNow in the processes and containers views
+	// and ColumnsWindows in the connections view.
 	ColumnsDefault Columns = iota
 	// ColumnsNow shows the current rates and the totals since start.
 	ColumnsNow
 	// ColumnsWindows shows iftop's 2s, 10s and 40s averages on two lines
 	// per row (sent above, received below) and the totals.
 	ColumnsWindows
-	// ColumnsTotals shows IP-byte and payload totals since start.
+	// ColumnsTotals shows IP-byte and payload totals since start (in the
+	// containers view: IP-byte totals split by peer).
 	ColumnsTotals
 )
 
@@ -91,8 +100,8 @@ func (c Columns) String() string {
 	}
 }
 
-// Family restricts the connections view to one address family; "4" and
-// "6" toggle.
+// Family restricts the connections view to one address family; "f"
+// cycles through both, IPv4 only and IPv6 only.
 type Family int
 
 // Families.
@@ -119,16 +128,18 @@ const (
 	rowProc rowKind = iota
 	rowBucket
 	rowConn
+	rowContainer
 )
 
-// flowRow is one row of the processes or connections view. It points into
-// the model's latest snapshot, which is never modified.
+// flowRow is one row of the processes, connections or containers view. It
+// points into the model's latest snapshot, which is never modified.
 type flowRow struct {
 	key    string
 	kind   rowKind
 	proc   *snapshot.Process
 	conn   *snapshot.Connection
 	bucket *snapshot.Bucket
+	ctr    *snapshot.Container
 	tx, rx snapshot.Rate // IP bytes/s
 	total  snapshot.Traffic
 	dim    bool // exited process, closed connection
@@ -237,12 +248,13 @@ func bucketRates(h []bucketSample, now time.Time, interval time.Duration) (tx, r
 	return tx, rx
 }
 
-// rebuild recomputes both flow lists from the latest snapshot, the
-// filter, the family and the sort, and keeps each selection.
+// rebuild recomputes the flow lists from the latest snapshot, the filter,
+// the family and the sort, and keeps each selection.
 func (m Model) rebuild() Model {
 	m.procRows, m.procTotals, m.procHidden = m.buildProcs()
 	m.connRows, m.connTotals, m.connHidden = m.buildConns()
-	for _, v := range []ViewKind{ViewProcesses, ViewConnections} {
+	m.ctrRows, m.ctrTotals, m.ctrHidden = m.buildCtrs()
+	for _, v := range flowViews {
 		m.lists[v] = reselect(m.lists[v], m.rows(v))
 	}
 	return m
@@ -265,8 +277,11 @@ func reselect(ls listState, rows []flowRow) listState {
 }
 
 func (m Model) rows(v ViewKind) []flowRow {
-	if v == ViewConnections {
+	switch v {
+	case ViewConnections:
 		return m.connRows
+	case ViewContainers:
+		return m.ctrRows
 	}
 	return m.procRows
 }
@@ -397,6 +412,8 @@ func rowName(r *flowRow) string {
 		return output.ProgramName(r.proc)
 	case rowConn:
 		return r.conn.Owner.Comm
+	case rowContainer:
+		return output.ContainerName(r.ctr)
 	}
 	return output.BucketName(r.bucket)
 }

@@ -91,7 +91,7 @@ func TestFlowViewGolden(t *testing.T) {
 		{"conns_now", 80, 24, func() Model { return keys(feed(New(nil, view(ViewConnections)), snaps...), "t", "s") }},
 		{"conns_wide", 132, 30, func() Model { return feed(New(nil, view(ViewConnections)), snaps...) }},
 		{"conns_filter_v6", 80, 24, func() Model {
-			return keys(feed(New(nil, view(ViewConnections)), snaps...), "6", "/", "n", "g", "i", "n", "x")
+			return keys(feed(New(nil, view(ViewConnections)), snaps...), "f", "f", "/", "n", "g", "i", "n", "x")
 		}},
 		{"conns_empty", 80, 24, func() Model { return feed(New(nil, view(ViewConnections)), emptyEngine) }},
 		{"conns_narrow", 40, 12, func() Model { return feed(New(nil, view(ViewConnections)), snaps...) }},
@@ -206,10 +206,10 @@ func TestFlowKeys(t *testing.T) {
 		{"filter by peer", []string{"3", "/", "n", "g", "i", "n", "x"}, func(m Model) bool { return conns(m) == 2 }},
 		{"filter matches bucket", []string{"2", "/", "k", "e", "r", "n"}, func(m Model) bool { return procs(m) == "[kernel]" }},
 		{"filter interfaces", []string{"/", "e", "t", "h", "0"}, func(m Model) bool { return len(m.order) == 1 && m.order[0].name == "eth0" }},
-		{"4 → IPv4 only", []string{"3", "4"}, func(m Model) bool { return m.family == FamilyIPv4 && conns(m) == 3 }},
-		{"6 → IPv6 only", []string{"3", "6"}, func(m Model) bool { return m.family == FamilyIPv6 && conns(m) == 1 }},
-		{"6 6 → both", []string{"3", "6", "6"}, func(m Model) bool { return m.family == FamilyAll && conns(m) == 4 }},
-		{"4 6 → IPv6", []string{"3", "4", "6"}, func(m Model) bool { return m.family == FamilyIPv6 }},
+		{"f → IPv4 only", []string{"3", "f"}, func(m Model) bool { return m.family == FamilyIPv4 && conns(m) == 3 }},
+		{"f f → IPv6 only", []string{"3", "f", "f"}, func(m Model) bool { return m.family == FamilyIPv6 && conns(m) == 1 }},
+		{"f f f → both", []string{"3", "f", "f", "f"}, func(m Model) bool { return m.family == FamilyAll && conns(m) == 4 }},
+		{"4 and 6 no longer filter families", []string{"3", "6", "3", "4", "3"}, func(m Model) bool { return m.family == FamilyAll && conns(m) == 4 }},
 		{"n → dns", []string{"3", "n"}, func(m Model) bool { return m.dns.on }},
 		{"n n → no dns", []string{"3", "n", "n"}, func(m Model) bool { return !m.dns.on }},
 		{"? help", []string{"?"}, func(m Model) bool { return m.help }},
@@ -512,7 +512,7 @@ func TestFlowUpdateDoesNotMutatePreviousModel(t *testing.T) {
 	for _, d := range dnsMsgs(runCmd(cmd)) {
 		m2 = upd(m2, d)
 	}
-	m2 = keys(feed(m2, flowSeries(6)[3:]...), "j", "s", "t", "/", "c", "enter", "4")
+	m2 = keys(feed(m2, flowSeries(6)[3:]...), "j", "s", "t", "/", "c", "enter", "f")
 	_ = m2.View()
 	if after := render(t, m, colorprofile.NoTTY); after != before {
 		t.Errorf("previous model changed:\n--- before ---\n%s\n--- after ---\n%s", before, after)

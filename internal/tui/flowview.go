@@ -25,12 +25,17 @@ func (m Model) linesPerRow(v ViewKind) int {
 	return 1
 }
 
-// flowRows is how many rows of view v fit on the screen.
+// flowRows is how many rows of view v fit on the screen (above the
+// containers view's detail pane when it is open).
 func (m Model) flowRows(v ViewKind) int {
 	if m.width <= 0 || m.height <= 0 {
 		return 0
 	}
-	return max(m.height-flowChrome, 0) / m.linesPerRow(v)
+	avail := max(m.height-flowChrome, 0)
+	if v == ViewContainers {
+		avail -= m.paneHeight()
+	}
+	return max(avail, 0) / m.linesPerRow(v)
 }
 
 // fcol is a column of the processes or connections view. A row has one
@@ -201,6 +206,12 @@ func (m Model) rateColumns(v ViewKind) []fcol {
 			}},
 		}
 	case ColumnsTotals:
+		if v == ViewContainers {
+			return append([]fcol{
+				total("SENT", 95, func(t snapshot.Traffic) uint64 { return t.TxBytes }),
+				total("RECV", 95, func(t snapshot.Traffic) uint64 { return t.RxBytes }),
+			}, peerColumns()...)
+		}
 		return []fcol{
 			total("SENT", 95, func(t snapshot.Traffic) uint64 { return t.TxBytes }),
 			total("RECV", 95, func(t snapshot.Traffic) uint64 { return t.RxBytes }),
@@ -288,24 +299,27 @@ func fitFlow(cols []fcol, rows []flowRow, lines, w int) ([]fcol, int) {
 }
 
 // flowBody renders the totals line, the column header and the rows of the
-// processes or connections view.
+// processes, connections or containers view, and the containers view's
+// detail pane.
 func (m Model) flowBody(w int) []string {
 	v := m.view
 	rows := m.rows(v)
-	tot, what := m.procTotals, "processes"
-	if v == ViewConnections {
-		tot, what = m.connTotals, "connections"
-	}
-	if m.snap.Engine == nil && len(rows) == 0 {
-		return []string{"", "  no " + what + ": the eBPF engine is not running (per-process traffic needs it)"}
-	}
-	lines := []string{m.totalsLine(tot)}
+	tot, what, needs := m.procTotals, "processes", "per-process"
 	var cols []fcol
-	if v == ViewConnections {
+	switch v {
+	case ViewConnections:
+		tot, what = m.connTotals, "connections"
 		cols = m.connColumns()
-	} else {
+	case ViewContainers:
+		tot, what, needs = m.ctrTotals, "containers", "per-container"
+		cols = m.ctrColumns()
+	default:
 		cols = m.procColumns()
 	}
+	if m.snap.Engine == nil && len(rows) == 0 {
+		return []string{"", "  no " + what + ": the eBPF engine is not running (" + needs + " traffic needs it)"}
+	}
+	lines := []string{m.totalsLine(tot)}
 	per := m.linesPerRow(v)
 	cols, sep := fitFlow(cols, rows, per, w)
 
@@ -321,6 +335,9 @@ func (m Model) flowBody(w int) []string {
 		}
 		if v == ViewConnections && m.family != FamilyAll {
 			msg += " (" + m.family.String() + " only)"
+		}
+		if v == ViewContainers && m.filter == "" {
+			msg += ": no process in a container has used the network yet"
 		}
 		return append(lines, msg)
 	}
@@ -350,6 +367,10 @@ func (m Model) flowBody(w int) []string {
 			}
 			lines = append(lines, join(row, selected))
 		}
+	}
+	if v == ViewContainers {
+		// The pane sits right under the last row.
+		lines = append(lines, m.pane(w, m.paneHeight())...)
 	}
 	return lines
 }
@@ -393,6 +414,11 @@ func (m Model) flowHeaderCounts() string {
 		if m.procHidden > 0 {
 			n += fmt.Sprintf(" +%d not shown", m.procHidden)
 		}
+	case ViewContainers:
+		n = plural(m.ctrTotals.n, "container")
+		if m.ctrHidden > 0 {
+			n += fmt.Sprintf(" +%d not shown", m.ctrHidden)
+		}
 	default:
 		t := m.connTotals
 		n = plural(t.n, "conn")
@@ -409,23 +435,27 @@ func (m Model) flowHeaderCounts() string {
 // helpText is the "?" screen.
 var helpText = []string{
 	"keys",
-	"  1 2 3         interfaces, processes, connections view",
+	"  1 2 3 4       interfaces, processes, connections, containers view",
 	"  j/k ↑/↓       select; pgup/pgdown, g/G home/end",
 	"  s             sort: interfaces name → rx → tx;",
-	"                processes, connections tx → rx → total → name",
-	"  t             columns: now → 2s/10s/40s → totals (processes, connections)",
+	"                the others tx → rx → total → name",
+	"  t             columns: now → 2s/10s/40s → totals (all but interfaces)",
 	"  /             filter by name, pid, user, port, address or host name;",
+	"                containers by name, id, image, account or label value;",
 	"                enter keeps it, esc clears it",
-	"  4  6          connections: IPv4 only, IPv6 only (again: both)",
+	"  f             connections: both families → IPv4 only → IPv6 only",
 	"  n             connections: host names (looked up in the background)",
 	"  u             bytes/s ↔ bits/s",
-	"  enter  tab    interface details",
+	"  enter  tab    interface or container details",
 	"  esc           close details or help, clear the filter",
 	"  q  ctrl+c     quit",
 	"",
 	"Rates and totals are IP bytes (headers included); PAYLOAD is what",
 	"applications sent and received. [kernel] is traffic no process owns",
 	"(TIME-WAIT, RSTs), [overflow] what did not fit the engine's maps.",
+	"Containers: ACC/OPEN are TCP connections accepted/opened; C↔C is",
+	"traffic with other containers here, C↔HOST with this host's processes;",
+	"(host net) marks a container in the host's network namespace.",
 }
 
 // footer lists the views (the current one in brackets) and the keys that
@@ -435,7 +465,7 @@ func (m Model) footer(w int) string {
 		return styleTitle.Render("/") + m.filter + "▏" + styleHelp.Render("  enter keep  esc clear")
 	}
 	tabs := make([]string, 0, numViews)
-	for v, name := range []string{"ifaces", "procs", "conns"} {
+	for v, name := range []string{"ifaces", "procs", "conns", "ctrs"} {
 		t := strconv.Itoa(v+1) + " " + name
 		if ViewKind(v) == m.view {
 			t = "[" + t + "]"
@@ -448,8 +478,13 @@ func (m Model) footer(w int) string {
 		opt = []string{"enter details", "s sort", "/ filter", "u units"}
 	case ViewProcesses:
 		opt = []string{"s sort", "t columns", "/ filter", "u units"}
+	case ViewContainers:
+		opt = []string{"enter details", "s sort", "t columns", "/ filter", "u units"}
+		if m.cdetail {
+			opt[0] = "enter close"
+		}
 	default:
-		opt = []string{"s sort", "/ filter", "4/6 family", "n dns", "t columns", "u units"}
+		opt = []string{"s sort", "/ filter", "f family", "n dns", "t columns", "u units"}
 	}
 	if m.filter != "" {
 		opt = append([]string{"esc clear filter"}, opt...)

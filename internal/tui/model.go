@@ -65,17 +65,21 @@ type Options struct {
 	// DefaultForgetAfter.
 	ForgetAfter int
 
-	// View is the view shown first (1, 2, 3 switch).
+	// View is the view shown first (1, 2, 3, 4 switch).
 	View ViewKind
-	// FlowSort is the initial order of the processes and connections views.
+	// FlowSort is the initial order of the processes, connections and
+	// containers views.
 	FlowSort FlowSort
-	// ProcessColumns and ConnectionColumns are the initial rate columns of
-	// those views ("t" cycles); ColumnsDefault means now and 2s/10s/40s.
+	// ProcessColumns, ConnectionColumns and ContainerColumns are the
+	// initial rate columns of those views ("t" cycles); ColumnsDefault
+	// means now, 2s/10s/40s and now.
 	ProcessColumns    Columns
 	ConnectionColumns Columns
-	// MaxRows bounds the rows of the processes and of the connections view
-	// (after filtering, in sort order; the rest is counted in the header);
-	// 0 means DefaultMaxRows, larger than MaxMaxRows is clamped.
+	ContainerColumns  Columns
+	// MaxRows bounds the rows of each of the processes, connections and
+	// containers views (after filtering, in sort order; the rest is
+	// counted in the header); 0 means DefaultMaxRows, larger than
+	// MaxMaxRows is clamped.
 	MaxRows int
 
 	// DNS starts with host names in the connections view ("n" toggles).
@@ -116,6 +120,9 @@ func (o Options) normalized() Options {
 	}
 	if o.ConnectionColumns < ColumnsDefault || o.ConnectionColumns > ColumnsTotals {
 		o.ConnectionColumns = ColumnsDefault
+	}
+	if o.ContainerColumns < ColumnsDefault || o.ContainerColumns > ColumnsTotals {
+		o.ContainerColumns = ColumnsDefault
 	}
 	if o.MaxRows <= 0 {
 		o.MaxRows = DefaultMaxRows
@@ -188,14 +195,15 @@ type Model struct {
 	family  Family
 	fsort   FlowSort
 	cols    [numViews]Columns
-	lists   [numViews]listState // processes and connections views
+	lists   [numViews]listState // processes, connections and containers views
+	cdetail bool                // the selected container's pane
 
 	// Flow rows, rebuilt from snap on every change; never modified in place.
-	procRows, connRows     []flowRow
-	procTotals, connTotals flowTotals
-	procHidden, connHidden int // rows beyond MaxRows
-	buckets                map[string][]bucketSample
-	dns                    dnsState
+	procRows, connRows, ctrRows       []flowRow
+	procTotals, connTotals, ctrTotals flowTotals
+	procHidden, connHidden, ctrHidden int // rows beyond MaxRows
+	buckets                           map[string][]bucketSample
+	dns                               dnsState
 }
 
 // New returns a model reading snapshots from ch.
@@ -209,8 +217,10 @@ func New(ch <-chan snapshot.Snapshot, opts Options) Model {
 		sort:   opts.Sort,
 		view:   opts.View,
 		fsort:  opts.FlowSort,
-		cols:   [numViews]Columns{ViewProcesses: opts.ProcessColumns, ViewConnections: opts.ConnectionColumns},
-		dns:    newDNS(opts),
+		cols: [numViews]Columns{
+			ViewProcesses: opts.ProcessColumns, ViewConnections: opts.ConnectionColumns, ViewContainers: opts.ContainerColumns,
+		},
+		dns: newDNS(opts),
 	}
 }
 
@@ -259,7 +269,7 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	switch k {
 	case "q":
 		return m, tea.Quit
-	case "1", "2", "3":
+	case "1", "2", "3", "4":
 		m.view = ViewKind(k[0] - '1')
 		m.help = false
 		return m.follow(), nil
@@ -277,20 +287,13 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			m.help = false
 			return m, nil
 		}
-		m.detail = false
+		m.detail, m.cdetail = false, false
 		if m.filter != "" {
 			m = m.setFilter("")
 		}
 		return m.follow(), nil
-	case "4", "6":
-		f := FamilyIPv4
-		if k == "6" {
-			f = FamilyIPv6
-		}
-		if m.family == f {
-			f = FamilyAll
-		}
-		m.family = f
+	case "f":
+		m.family = (m.family + 1) % (FamilyIPv6 + 1) // both → IPv4 → IPv6 → both
 		m = m.rebuild().follow()
 		return m.lookups()
 	case "n":
@@ -404,7 +407,7 @@ func (m Model) ifaceKey(k string) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// flowKey handles the processes and connections views' keys.
+// flowKey handles the processes, connections and containers views' keys.
 func (m Model) flowKey(k string) (tea.Model, tea.Cmd) {
 	v := m.view
 	ls := m.lists[v]
@@ -432,6 +435,12 @@ func (m Model) flowKey(k string) (tea.Model, tea.Cmd) {
 		m.cols[v] = c
 		m = m.rebuild().follow()
 		return m, nil
+	case "enter", "tab":
+		if v == ViewContainers {
+			m.cdetail = !m.cdetail
+			return m.follow(), nil
+		}
+		return m, nil
 	default:
 		return m, nil
 	}
@@ -450,7 +459,7 @@ func (m Model) follow() Model {
 	n := len(m.order)
 	m.sel = clamp(m.sel, 0, n-1)
 	m.offset = scrollOffset(m.offset, m.sel, m.layout().rows, n)
-	for _, v := range []ViewKind{ViewProcesses, ViewConnections} {
+	for _, v := range flowViews {
 		ls := m.lists[v]
 		n := len(m.rows(v))
 		ls.sel = clamp(ls.sel, 0, n-1)
