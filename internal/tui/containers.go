@@ -121,7 +121,9 @@ func peerColumns() []fcol {
 const (
 	paneHeadLines = 4  // title, identity, account, labels
 	peerLines     = 5  // header and four peer classes
-	sideBySide    = 99 // narrower than this, the port table goes under the peer table
+	// sideBySide is the width from which the port table is right of the
+	// peer table, two blanks apart, rather than under it.
+	sideBySide = peerWidth + 2 + portWidth
 	minListRows   = 3  // list rows kept above the pane when it is tall
 )
 
@@ -208,7 +210,7 @@ func (m Model) pane(w, h int) []string {
 				r = ports[i]
 			}
 			if r != "" {
-				l += strings.Repeat(" ", max(peerWidth+4-ansi.StringWidth(l), 1)) + r
+				l += strings.Repeat(" ", max(peerWidth+2-ansi.StringWidth(l), 1)) + r
 			}
 			lines = append(lines, l)
 		}
@@ -219,8 +221,11 @@ func (m Model) pane(w, h int) []string {
 	return lines[:min(len(lines), h)]
 }
 
-// peerWidth is the width of the peer table.
-const peerWidth = 2 + 19 + 2 + 10 + 2 + 10 + 2 + 5
+// peerWidth and portWidth are the widths of the peer and port tables.
+const (
+	peerWidth = 2 + 19 + 2 + 10 + 2 + 10 + 2 + 5
+	portWidth = 2 + 9 + 2 + 8 + 2 + 10 + 2 + 10
+)
 
 // peerTable is the container's IP-byte totals by peer, with each class's
 // share of the total.

@@ -265,3 +265,28 @@ func TestContainerUpdateDoesNotMutatePreviousModel(t *testing.T) {
 		t.Errorf("previous model changed:\n--- before ---\n%s\n--- after ---\n%s", before, after)
 	}
 }
+
+func TestContainerPaneFits(t *testing.T) {
+	m := keys(feed(New(nil, Options{View: ViewContainers}), ctrSeries(3)...), "enter")
+	for _, w := range []int{sideBySide - 1, sideBySide, 100, 132} {
+		v := render(t, sized(m, w, 30), colorprofile.NoTTY)
+		var ports, peers int
+		for _, l := range strings.Split(v, "\n") {
+			if strings.Contains(l, "PORT") {
+				ports++
+				if !strings.HasSuffix(l, "RECV") {
+					t.Errorf("width %d: port table header cut: %q", w, l)
+				}
+			}
+			if strings.Contains(l, "PEER") {
+				peers++
+				if strings.Contains(l, "PORT") != (w >= sideBySide) {
+					t.Errorf("width %d: side by side = %v, want %v", w, !(w >= sideBySide), w >= sideBySide)
+				}
+			}
+		}
+		if ports != 1 || peers != 1 {
+			t.Errorf("width %d: %d port and %d peer headers:\n%s", w, ports, peers, v)
+		}
+	}
+}
