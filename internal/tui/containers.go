@@ -119,12 +119,12 @@ func peerColumns() []fcol {
 
 // Detail pane of the containers view.
 const (
-	paneHeadLines = 4  // title, identity, account, labels
-	peerLines     = 5  // header and four peer classes
+	paneHeadLines = 4 // title, identity, account, labels
+	peerLines     = 5 // header and four peer classes
 	// sideBySide is the width from which the port table is right of the
 	// peer table, two blanks apart, rather than under it.
-	sideBySide = peerWidth + 2 + portWidth
-	minListRows   = 3  // list rows kept above the pane when it is tall
+	sideBySide  = peerWidth + 2 + portWidth
+	minListRows = 3 // list rows kept above the pane when it is tall
 )
 
 // paneWant is the height the pane would like for container c at width w.
