@@ -10,8 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netmeter/netmeter/internal/aggregate"
 	"github.com/netmeter/netmeter/internal/pipeline"
 	"github.com/netmeter/netmeter/internal/snapshot"
+	"github.com/netmeter/netmeter/internal/source/engine"
 )
 
 // Snapshot is one interval's immutable view; see docs/TOP_JSON.md and
@@ -47,6 +49,9 @@ type config struct {
 	history        time.Duration
 	maxConnections int
 	maxProcesses   int
+	stateFile      string
+	pinPath        string
+	billingDay     int
 	log            *slog.Logger
 }
 
@@ -133,6 +138,30 @@ func WithLimits(maxConnections, maxProcesses int) Option {
 	}
 }
 
+// WithLedger keeps a billing ledger of container traffic per stable account
+// in stateFile (saved every 10 s and at Stop), with periods starting on
+// billingDay (1–28). With WithPinPath the ledger continues across restarts
+// of the monitor without loss or double count.
+func WithLedger(stateFile string, billingDay int) Option {
+	return func(c *config) error {
+		if stateFile == "" || billingDay < 1 || billingDay > 28 {
+			return fmt.Errorf("netmeter: ledger needs a state file and a billing day in 1..28")
+		}
+		c.stateFile, c.billingDay = stateFile, billingDay
+		return nil
+	}
+}
+
+// WithPinPath pins the eBPF engine under dir on a BPF filesystem (e.g.
+// /sys/fs/bpf/netmeter): the kernel keeps counting between two runs. Call
+// Unpin to remove it for good.
+func WithPinPath(dir string) Option {
+	return func(c *config) error { c.pinPath = dir; return nil }
+}
+
+// Unpin removes an engine pinned with WithPinPath; its programs detach.
+func Unpin(dir string) error { return engine.Unpin(dir) }
+
 // WithLogger sends the monitor's warnings (fallbacks, counter resets) to l.
 // Default: discarded.
 func WithLogger(l *slog.Logger) Option {
@@ -152,6 +181,7 @@ type Monitor struct {
 	history []Snapshot // oldest first, bounded by cfg.history
 	subs    map[chan Snapshot]struct{}
 	dropped uint64
+	ledger  *aggregate.Ledger
 }
 
 // New validates the options. It touches no kernel state; Start does.
@@ -179,11 +209,15 @@ func (m *Monitor) Start(ctx context.Context) error {
 	p, err := pipeline.Open(pipeline.Config{
 		Interval: m.cfg.interval, NetnsPath: m.cfg.netns, Source: "auto", Engine: m.cfg.engine,
 		MaxConnections: m.cfg.maxConnections, MaxProcesses: m.cfg.maxProcesses, Log: m.cfg.log,
+		PinPath: m.cfg.pinPath, StateFile: m.cfg.stateFile, BillingDay: m.cfg.billingDay,
 	})
 	if err != nil {
 		m.finish(err)
 		return err
 	}
+	m.mu.Lock()
+	m.ledger = p.Ledger
+	m.mu.Unlock()
 	if m.cfg.captureTimeout > 0 {
 		ctx, m.cancel = context.WithTimeout(ctx, m.cfg.captureTimeout)
 	} else {
@@ -389,4 +423,30 @@ func (m *Monitor) Connections() []Connection {
 func (m *Monitor) Containers() []Container {
 	s, _ := m.Snapshot()
 	return s.Containers
+}
+
+// LedgerEntry is one account's traffic in one billing period.
+type LedgerEntry = aggregate.Entry
+
+// Ledger returns the billing ledger's totals for period ("2006-01"; "" for
+// every period), or nil without WithLedger.
+func (m *Monitor) Ledger(period string) []LedgerEntry {
+	m.mu.Lock()
+	l := m.ledger
+	m.mu.Unlock()
+	if l == nil {
+		return nil
+	}
+	return l.Entries(period)
+}
+
+// Period returns the billing period t falls in, or "" without WithLedger.
+func (m *Monitor) Period(t time.Time) string {
+	m.mu.Lock()
+	l := m.ledger
+	m.mu.Unlock()
+	if l == nil {
+		return ""
+	}
+	return l.Period(t)
 }

@@ -123,7 +123,18 @@ func (l *Loop) Run(ctx context.Context, out chan<- snapshot.Snapshot) error {
 	tick := time.NewTicker(l.Interval)
 	defer tick.Stop()
 	if l.Ledger != nil && l.Checkpoint != "" {
-		defer func() { l.save(time.Now()) }()
+		// A last reading before the checkpoint, with no final record taken
+		// off the ring that it does not account: the next agent goes on from
+		// exactly there.
+		defer func() {
+			if q, ok := l.Engine.(interface{ Quiesce() }); ok {
+				q.Quiesce()
+			}
+			if _, err := l.Poll(); err != nil {
+				l.logger().Warn("last reading failed", "err", err)
+			}
+			l.save(time.Now())
+		}()
 	}
 	for {
 		s, err := l.Poll()

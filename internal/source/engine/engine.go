@@ -425,6 +425,17 @@ func comm(c [16]int8) string {
 	return string(b)
 }
 
+// Quiesce stops taking final records off the ring buffer: what it has taken
+// is returned by the next Read, the rest stays in the (pinned) ring for the
+// next agent. Call it before the last Read of an agent that exits.
+func (e *Engine) Quiesce() {
+	if e.ring != nil {
+		e.ring.Close()
+		<-e.done
+		e.ring = nil
+	}
+}
+
 // Read returns every live socket, the sockets that died since the last
 // Read, and the traffic no socket owns.
 func (e *Engine) Read() (Reading, error) {
