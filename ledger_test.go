@@ -147,4 +147,3 @@ func total(m *netmeter.Monitor, account string) netmeter.Traffic {
 	}
 	return t
 }
-
