@@ -17,7 +17,7 @@ type iptTable struct {
 }
 
 func saveIPTables(tool string) (iptSnapshot, error) {
-	out, err := exec.Command(tool+"-save").Output()
+	out, err := exec.Command(tool + "-save").Output()
 	if err != nil {
 		return nil, fmt.Errorf("%s-save: %w", tool, err)
 	}
