@@ -69,7 +69,7 @@ file (see docs/CONFIG.md).`,
 	root.Version = version
 	config.RegisterFlags(root.PersistentFlags())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newIfstat(a), newTop(a), newVersion(), newConfigCmd(a))
+	root.AddCommand(newIfstat(a), newTop(a), newLedger(a), newVersion(), newConfigCmd(a))
 	return root
 }
 

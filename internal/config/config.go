@@ -27,6 +27,9 @@ type Config struct {
 	Interval    time.Duration
 	Netns       string
 	Engine      string
+	StateFile   string
+	PinPath     string
+	BillingDay  int
 	Source      string
 	Interfaces  []string
 	Units       string
@@ -80,6 +83,22 @@ var Options = []Option{
 	{Flag: "engine", Kind: "string", Default: "auto",
 		Usage: "eBPF engine for processes and connections: auto (load it when possible, otherwise show interfaces only and say why), on (fail without it), off",
 		set:   choice(func(c *Config) *string { return &c.Engine }, "auto", "on", "off")},
+	{Flag: "state-file", Kind: "string", Default: "/var/lib/netmeter/state.json",
+		Usage: "where the billing ledger (container traffic per account and period) and the engine's per-socket state are kept; used by the agent and read by 'netmeter ledger'",
+		set:   func(c *Config, v string) error { c.StateFile = v; return nil }},
+	{Flag: "pin-path", Kind: "string", Default: "",
+		Usage: "pin the eBPF engine under this BPF-filesystem directory (e.g. /sys/fs/bpf/netmeter) so the kernel keeps counting between agent runs; empty: the engine stops with netmeter",
+		set:   func(c *Config, v string) error { c.PinPath = v; return nil }},
+	{Flag: "billing-day", Kind: "number", Default: "1",
+		Usage: "day of the month (1-28) a billing period starts",
+		set: func(c *Config, v string) error {
+			d, err := strconv.Atoi(v)
+			if err != nil || d < 1 || d > 28 {
+				return fmt.Errorf("%q is not a day from 1 to 28", v)
+			}
+			c.BillingDay = d
+			return nil
+		}},
 	{Flag: "source", Kind: "string", Default: "auto",
 		Usage: "interface counter source: auto (rtnetlink, falling back to /proc/net/dev), netlink, or procfs",
 		set:   choice(func(c *Config) *string { return &c.Source }, "auto", "netlink", "procfs")},
