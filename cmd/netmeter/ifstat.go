@@ -135,6 +135,8 @@ func (a *app) printTables(w io.Writer, s snapshot.Snapshot, o ifstatOpts, topt o
 		return output.Processes(w, s, topt)
 	case "connections":
 		return output.Connections(w, s, topt)
+	case "containers":
+		return output.Containers(w, s, topt)
 	}
 	if err := output.Processes(w, s, topt); err != nil {
 		return err
@@ -146,7 +148,7 @@ func (a *app) printTables(w io.Writer, s snapshot.Snapshot, o ifstatOpts, topt o
 func newTop(a *app) *cobra.Command {
 	o := ifstatOpts{engine: true}
 	var watch string
-	var once bool
+	var once, containers bool
 	cmd := &cobra.Command{
 		Use:   "top",
 		Short: "Print processes and connections by bandwidth (like nethogs and iftop)",
@@ -173,10 +175,13 @@ is docs/TOP_JSON.md (and docs/IFSTAT_JSON.md for interfaces).`,
 			if once && o.watch > 0 {
 				return usageError{fmt.Errorf("--once and --watch exclude each other")}
 			}
+			if containers {
+				o.view = "containers"
+			}
 			switch o.view {
-			case "all", "processes", "connections":
+			case "all", "processes", "connections", "containers":
 			default:
-				return usageError{fmt.Errorf("--view %q is not one of all, processes, connections", o.view)}
+				return usageError{fmt.Errorf("--view %q is not one of all, processes, connections, containers", o.view)}
 			}
 			if a.cfg.Engine == "off" {
 				return usageError{fmt.Errorf("top needs the eBPF engine; --engine off was given")}
@@ -191,6 +196,7 @@ is docs/TOP_JSON.md (and docs/IFSTAT_JSON.md for interfaces).`,
 	f.BoolVar(&o.exact, "exact", false, "print raw integers (bytes, bytes/s) instead of rounded units")
 	f.StringVarP(&watch, "watch", "w", "", "print every period (seconds, or a duration like 500ms) until interrupted")
 	f.IntVarP(&o.count, "count", "c", 0, "with --watch, stop after this many snapshots (0 = no limit)")
-	f.StringVar(&o.view, "view", "all", "tables to print: all, processes or connections")
+	f.StringVar(&o.view, "view", "all", "tables to print: all, processes, connections or containers")
+	f.BoolVar(&containers, "containers", false, "print containers (same as --view containers; with --json every snapshot has them)")
 	return cmd
 }

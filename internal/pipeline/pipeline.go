@@ -6,12 +6,14 @@ package pipeline
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/netmeter/netmeter/internal/aggregate"
+	"github.com/netmeter/netmeter/internal/attribution/container"
 	"github.com/netmeter/netmeter/internal/attribution/procfs"
 	"github.com/netmeter/netmeter/internal/nsutil"
 	"github.com/netmeter/netmeter/internal/source/engine"
@@ -64,6 +66,16 @@ func (p *Pipeline) Close() error {
 	}
 	p.closers = nil
 	return first
+}
+
+// registryResolver bounds each runtime lookup, so a slow runtime socket
+// cannot stall the collection loop.
+type registryResolver struct{ r *container.Registry }
+
+func (rr registryResolver) Lookup(ref container.Ref) (container.Info, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	return rr.r.Lookup(ctx, ref)
 }
 
 // Open opens the sources cfg names.
@@ -127,8 +139,16 @@ func Open(cfg Config) (*Pipeline, error) {
 	}
 	p.Loop.Engine = eng
 	hostNetns, _ := nsutil.Inode("")
+	reg, err := container.NewRegistry(container.WithErrorHandler(func(err error) {
+		log.Debug("container runtime", "component", "containers", "err", err)
+	}))
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.closers = append(p.closers, reg.Close)
 	p.Loop.Flows = aggregate.NewFlows(aggregate.FlowOptions{
-		Resolver: res, SocketInodes: fs.SocketInodes, HostNetns: hostNetns,
+		Resolver: res, SocketInodes: fs.SocketInodes, HostNetns: hostNetns, Containers: registryResolver{reg},
 		MaxConnections: cfg.MaxConnections, MaxProcesses: cfg.MaxProcesses,
 	})
 	if cfg.StateFile != "" {
