@@ -574,6 +574,9 @@ func (r *Registry) Lookup(ctx context.Context, ref Ref) (Info, bool) {
 }
 
 func (r *Registry) inspect(ctx context.Context, ref Ref) (Info, *slot) {
+	if ref.Runtime == Nspawn || ref.Runtime == LXC {
+		return fallbackInfo(ref), nil // no Docker API or CRI knows them
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.lookupTimeout)
 	defer cancel()
 	for _, s := range r.activeSlots() {

@@ -259,6 +259,9 @@ func TestRegistryFallback(t *testing.T) {
 	if n := h.src.inspectCount(id); n != 1 {
 		t.Errorf("runtime asked %d times, want once (fallback cached)", n)
 	}
+	if in, _ := h.reg.Lookup(testCtx(t), Ref{Runtime: Nspawn, ID: "build-vm"}); in.Name != "build-vm" || in.Account != "build-vm" || h.src.inspectCount("build-vm") != 0 {
+		t.Errorf("nspawn machine: %+v, runtime asked %d times (want 0)", in, h.src.inspectCount("build-vm"))
+	}
 	if _, ok := h.reg.Lookup(testCtx(t), Ref{}); ok {
 		t.Error("Lookup of a zero Ref reported a container")
 	}
