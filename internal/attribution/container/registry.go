@@ -270,8 +270,9 @@ func (r *Registry) loop() {
 	}
 }
 
-// Sync lists every present runtime now, updates the cache (containers gone
-// from a list are marked dead) and drops entries past their grace period.
+// Sync lists every present runtime now (each bounded by the reconcile
+// interval), updates the cache (containers gone from a list are marked dead)
+// and drops entries past their grace period.
 // It returns the runtimes' errors, which also go to the error handler.
 func (r *Registry) Sync(ctx context.Context) error {
 	r.syncMu.Lock()
@@ -281,7 +282,10 @@ func (r *Registry) Sync(ctx context.Context) error {
 		r.mu.Lock()
 		seq := r.seq
 		r.mu.Unlock()
-		infos, err := s.src.List(ctx)
+		// A hung runtime must not stall the reconciles of the others.
+		lctx, cancel := context.WithTimeout(ctx, r.cfg.interval)
+		infos, err := s.src.List(lctx)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
