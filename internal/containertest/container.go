@@ -179,6 +179,8 @@ func (c *Container) Sink(t testing.TB, port int) *Sink {
 		}
 	})
 	if err := c.waitListen(port, s.done, 10*time.Second); err != nil {
+		_ = s.cmd.Process.Kill()
+		<-s.done
 		t.Fatalf("sink on %s port %d: %v (stderr %q)", c.Name, port, err, s.stderr.String())
 	}
 	return s

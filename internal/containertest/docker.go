@@ -29,6 +29,23 @@ const (
 // dockerSubnets is where the private dockerd's bridge gets a free /24.
 var dockerSubnets = netip.MustParsePrefix("10.213.0.0/16")
 
+// Runtime is what Docker and Podman have in common: running a container
+// from the busybox image, removed at t's cleanup.
+type Runtime interface {
+	// Name is "docker" or "podman".
+	Name() string
+	// Run runs a container and fails t on error.
+	Run(t testing.TB, opts RunOpts) *Container
+}
+
+var (
+	_ Runtime = (*Docker)(nil)
+	_ Runtime = (*Podman)(nil)
+)
+
+// Name returns "docker".
+func (d *Docker) Name() string { return "docker" }
+
 // Docker is a private dockerd started for the tests of one package. See the
 // package documentation for how it is shared and what it touches.
 type Docker struct {
@@ -73,6 +90,7 @@ func startDocker() (d *Docker, stop func(func(string, ...any)), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	track(dir)
 	d = &Docker{
 		Dir:    dir,
 		Socket: filepath.Join(dir, "docker.sock"),
@@ -80,6 +98,7 @@ func startDocker() (d *Docker, stop func(func(string, ...any)), err error) {
 		Image:  ImageName,
 	}
 	d.Host = "unix://" + d.Socket
+	track(d.Bridge)
 	stop = func(logf func(string, ...any)) {
 		if err := d.shutdown(logf); err != nil {
 			logf("stop docker: %v", err)
@@ -259,6 +278,7 @@ func (d *Docker) Run(t testing.TB, opts RunOpts) *Container {
 		t.Fatalf("run container: %v", err)
 	}
 	id := strings.TrimSpace(string(out))
+	track(id)
 	c, err := d.inspect(ctx, id)
 	if err != nil {
 		t.Fatalf("inspect container %s: %v", id, err)

@@ -3,12 +3,14 @@ package containertest
 import (
 	"context"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/netmeter/netmeter/internal/testnet"
+	"github.com/vishvananda/netlink"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -124,5 +126,58 @@ func TestDockerHostNetwork(t *testing.T) {
 	c.Send(t, srv.Addr().String(), 4096)
 	if counts, err := srv.Wait(ctxT(t), 1); err != nil || counts[0] != 4096 {
 		t.Fatalf("counts %v %v", counts, err)
+	}
+}
+
+// Without Main keeping it, the daemon stops when the last test holding it
+// ends, and everything it made goes with it.
+func TestDockerStopsWithLastReference(t *testing.T) {
+	keepMu.Lock()
+	keepDaemons = false
+	keepMu.Unlock()
+	t.Cleanup(func() {
+		keepMu.Lock()
+		keepDaemons = true
+		keepMu.Unlock()
+	})
+	var d *Docker
+	t.Run("hold", func(t *testing.T) {
+		d = RequireDocker(t)
+		d.Run(t, RunOpts{})
+	})
+	if d == nil {
+		t.Skip("no docker: the subtest was skipped or failed")
+	}
+	select {
+	case <-d.done:
+	default:
+		t.Fatalf("dockerd %d still runs after the last reference went", d.PID)
+	}
+	if _, err := os.Stat(d.Dir); !os.IsNotExist(err) {
+		t.Errorf("%s still exists (%v)", d.Dir, err)
+	}
+	if _, err := netlink.LinkByName(d.Bridge); err == nil {
+		t.Errorf("bridge %s still exists", d.Bridge)
+	}
+	if left := pidsUnder(d.Dir); len(left) > 0 {
+		t.Errorf("processes left: %v", left)
+	}
+}
+
+func TestRuntimes(t *testing.T) {
+	for _, rt := range []func(testing.TB) Runtime{
+		func(t testing.TB) Runtime { return RequireDocker(t) },
+		func(t testing.TB) Runtime { return RequirePodman(t) },
+	} {
+		r := rt(t)
+		t.Run(r.Name(), func(t *testing.T) {
+			c := r.Run(t, RunOpts{Labels: map[string]string{"k": "v"}})
+			if c.Runtime != r.Name() || c.Labels["k"] != "v" || c.PID <= 0 || !c.IP.IsValid() {
+				t.Fatalf("%+v", c)
+			}
+			if got := c.Exec(t, "cat", "/etc/hostname"); got == "" {
+				t.Error("empty hostname")
+			}
+		})
 	}
 }

@@ -46,6 +46,7 @@ func NewHandMadeNet(t testing.TB) *HandMadeNet {
 	t.Helper()
 	testnet.RequirePrivileged(t)
 	n := &HandMadeNet{Host: testnet.NewNetns(t), Bridge: "nmtbr0", next: 2}
+	track(n.Host.Name)
 	x, _ := rand.Int(rand.Reader, big.NewInt(254))
 	n.Subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 215, byte(x.Int64() + 1), 0}), 24)
 	n.Gateway = n.Subnet.Addr().Next()
@@ -101,6 +102,8 @@ func HandMade(t testing.TB, opts HandMadeOpts) *Container {
 	// The network namespace and its link.
 	ns := testnet.NewNetns(t)
 	c.Netns = ns.Path()
+	track(ns.Name)
+	track(c.ID)
 	hn := opts.Net
 	if hn.next == 255 {
 		t.Fatalf("hand-made net %s is full", hn.Subnet)

@@ -70,6 +70,7 @@ func startPodman() (p *Podman, stop func(func(string, ...any)), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	track(dir)
 	p = &Podman{
 		Dir:     dir,
 		Network: "nmt",
@@ -77,6 +78,7 @@ func startPodman() (p *Podman, stop func(func(string, ...any)), err error) {
 		Image:   ImageName,
 		ipt:     map[string]iptSnapshot{},
 	}
+	track(p.Bridge)
 	stop = func(logf func(string, ...any)) {
 		if err := p.shutdown(logf); err != nil {
 			logf("stop podman: %v", err)
@@ -200,6 +202,9 @@ func missingCgroupParents(name string) []string {
 	return out
 }
 
+// Name returns "podman".
+func (p *Podman) Name() string { return "podman" }
+
 // Command returns a podman command with the private state's flags and
 // environment.
 func (p *Podman) Command(ctx context.Context, args ...string) *exec.Cmd {
@@ -259,6 +264,7 @@ func (p *Podman) Run(t testing.TB, opts RunOpts) *Container {
 		t.Fatalf("run container: %v", err)
 	}
 	id := strings.TrimSpace(string(out))
+	track(id)
 	out, err = p.CLI(ctx, "inspect", "--type", "container", id)
 	if err != nil {
 		t.Fatalf("inspect container %s: %v", id, err)

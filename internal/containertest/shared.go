@@ -106,3 +106,23 @@ func shutdownAll() {
 		stops[i]()
 	}
 }
+
+// made records what this process created on the host (daemon directories,
+// bridges, container ids, namespaces), so a leftover check can tell it from
+// what concurrent test processes make.
+var made struct {
+	sync.Mutex
+	items []string
+}
+
+func track(item string) {
+	made.Lock()
+	made.items = append(made.items, item)
+	made.Unlock()
+}
+
+func tracked() []string {
+	made.Lock()
+	defer made.Unlock()
+	return append([]string(nil), made.items...)
+}
