@@ -21,9 +21,14 @@ func saveIPTables(tool string) (iptSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s-save: %w", tool, err)
 	}
+	return parseIPTablesSave(string(out)), nil
+}
+
+// parseIPTablesSave parses iptables-save output.
+func parseIPTablesSave(out string) iptSnapshot {
 	snap := iptSnapshot{}
 	var cur *iptTable
-	for line := range strings.SplitSeq(string(out), "\n") {
+	for line := range strings.SplitSeq(out, "\n") {
 		switch {
 		case strings.HasPrefix(line, "*"):
 			cur = &iptTable{}
@@ -36,7 +41,7 @@ func saveIPTables(tool string) (iptSnapshot, error) {
 			cur.rules = append(cur.rules, line)
 		}
 	}
-	return snap, nil
+	return snap
 }
 
 // removeNewChains deletes, with tool, the rules and chains whose name

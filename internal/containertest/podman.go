@@ -43,10 +43,68 @@ type Podman struct {
 	// Image is the imported busybox image ([ImageName]).
 	Image string
 
-	globals   []string
-	env       []string
-	ipt       map[string]iptSnapshot // iptables, ip6tables before the first container
-	cgParents []string               // libpod_parent dirs that did not exist before
+	globals []string
+	env     []string
+}
+
+// podmanBaselinePath holds what the host had before any test process of
+// this package used podman: the iptables-save output of iptables and
+// ip6tables and the libpod_parent cgroup directories that did not exist.
+// The first test process to start a Podman writes it; the last one to stop
+// restores the host to it and removes it.
+const podmanBaselinePath = "/run/netmeter-test-podman.baseline"
+
+type podmanBaseline struct {
+	IPTables      map[string]string `json:"iptables"` // tool → iptables-save output
+	CgroupParents []string          `json:"cgroup_parents"`
+}
+
+// takePodmanBaseline, under the host lock, records the host's state in
+// podmanBaselinePath unless another live test process runs a Podman (then
+// the baseline it recorded stays).
+func takePodmanBaseline(self string) error {
+	if otherLiveOwners("nmt-podman-*", self) {
+		if _, err := os.Stat(podmanBaselinePath); err == nil {
+			return nil
+		}
+	}
+	b := podmanBaseline{IPTables: map[string]string{}, CgroupParents: missingCgroupParents("libpod_parent")}
+	for _, tool := range []string{"iptables", "ip6tables"} {
+		if out, err := exec.Command(tool + "-save").Output(); err == nil {
+			b.IPTables[tool] = string(out)
+		}
+	}
+	data, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(podmanBaselinePath, data, 0o600)
+}
+
+// restorePodmanBaseline, under the host lock and only when no other live
+// test process runs a Podman, deletes the NETAVARK rules and chains and the
+// libpod_parent cgroup directories that were not there at the baseline.
+func restorePodmanBaseline() error {
+	data, err := os.ReadFile(podmanBaselinePath)
+	if err != nil {
+		return fmt.Errorf("read podman baseline: %w", err)
+	}
+	var b podmanBaseline
+	if err := json.Unmarshal(data, &b); err != nil {
+		return fmt.Errorf("parse %s: %w", podmanBaselinePath, err)
+	}
+	var errs []string
+	for tool, out := range b.IPTables {
+		if err := removeNewChains(tool, parseIPTablesSave(out), "NETAVARK"); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	removeCgroupDirs(b.CgroupParents)
+	_ = os.Remove(podmanBaselinePath)
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 var sharedPodman shared[Podman]
@@ -76,7 +134,6 @@ func startPodman() (p *Podman, stop func(func(string, ...any)), err error) {
 		Network: "nmt",
 		Bridge:  "nmtp-" + randHex(4),
 		Image:   ImageName,
-		ipt:     map[string]iptSnapshot{},
 	}
 	track(p.Bridge)
 	stop = func(logf func(string, ...any)) {
@@ -130,15 +187,11 @@ network_config_dir = %[2]q
 		"--events-backend", "file",
 		"--runtime", "runc",
 	}
-	// What podman and netavark add to the host, to remove at shutdown.
-	for _, tool := range []string{"iptables", "ip6tables"} {
-		if snap, err := saveIPTables(tool); err == nil {
-			p.ipt[tool] = snap
-		}
-	}
-	p.cgParents = missingCgroupParents("libpod_parent")
-
 	err = withHostLock(func() error {
+		// What podman and netavark add to the host, to remove at shutdown.
+		if err := takePodmanBaseline(dir); err != nil {
+			return err
+		}
 		sub, err := freeSubnet(podmanSubnets)
 		if err != nil {
 			return err
@@ -357,15 +410,18 @@ func (p *Podman) shutdown(logf func(string, ...any)) error {
 	if err := delHostLink(p.Bridge); err != nil {
 		errs = append(errs, "delete bridge "+p.Bridge+": "+err.Error())
 	}
-	if !otherLiveOwners("nmt-podman-*", p.Dir) {
-		for tool, snap := range p.ipt {
-			if err := removeNewChains(tool, snap, "NETAVARK"); err != nil {
-				errs = append(errs, err.Error())
-			}
+	// The last test process out restores the host; the lock makes that
+	// decision atomic between processes stopping at the same time.
+	err := withHostLock(func() error {
+		if err := removeTree(p.Dir); err != nil {
+			return err
 		}
-		removeCgroupDirs(p.cgParents)
-	}
-	if err := removeTree(p.Dir); err != nil {
+		if otherLiveOwners("nmt-podman-*", p.Dir) {
+			return nil
+		}
+		return restorePodmanBaseline()
+	})
+	if err != nil {
 		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {
