@@ -20,6 +20,12 @@ type ContainerResolver interface {
 	Lookup(ref container.Ref) (container.Info, bool)
 }
 
+// NetnsResolver finds the container living in a network namespace, for
+// processes gone before /proc could be read (short `docker exec`s).
+type NetnsResolver interface {
+	LookupNetns(inode uint64) (container.Ref, bool)
+}
+
 // DefaultMaxContainers bounds the containers tracked.
 const DefaultMaxContainers = 4096
 
@@ -49,7 +55,8 @@ func containerOf(info procfs.Info) container.Ref {
 type peerClass uint8
 
 const (
-	peerExternal peerClass = iota
+	peerUnknown peerClass = iota
+	peerExternal
 	peerContainer
 	peerHost
 	peerInternal
@@ -61,7 +68,7 @@ func (f *Flows) classify(s *engine.Socket) peerClass {
 	r := s.Remote.Addr()
 	switch {
 	case !r.IsValid() || r.IsUnspecified():
-		return peerExternal // unconnected UDP: the peers are not known per byte
+		return peerUnknown // a listener's handshakes, unconnected UDP: no one peer
 	case r.IsLoopback():
 		if uint64(s.Netns) == f.opt.HostNetns {
 			return peerHost
@@ -97,8 +104,16 @@ func (f *Flows) learnAddrs(live []engine.Socket) {
 func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, e *sockEntry, p *procEntry, delta snapshot.Traffic, isNew bool, http [len(engine.HTTPMethods)]uint32) {
 	k := e.owner
 	ref := p.ctr
-	if ref.IsZero() && uint64(s.Netns) != f.opt.HostNetns {
-		ref = f.netnsCtr[uint64(s.Netns)]
+	if ns := uint64(s.Netns); ref.IsZero() && ns != f.opt.HostNetns && ns != 0 {
+		ref = f.netnsCtr[ns]
+		if nr, ok := f.opt.Containers.(NetnsResolver); ok && ref.IsZero() {
+			if r, ok := nr.LookupNetns(ns); ok {
+				ref = r
+				if len(f.netnsCtr) < f.opt.MaxContainers {
+					f.netnsCtr[ns] = r
+				}
+			}
+		}
 	}
 	if ref.IsZero() {
 		ref = e.ctr // the process is gone; the socket remembers
@@ -145,6 +160,8 @@ func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, e *sockEntry, p
 		c.snap.Host = c.snap.Host.Add(delta)
 	case peerInternal:
 		c.snap.Internal = c.snap.Internal.Add(delta)
+	default:
+		c.snap.Unclassified = c.snap.Unclassified.Add(delta)
 	}
 	if s.Protocol != 6 {
 		return

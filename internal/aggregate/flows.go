@@ -184,6 +184,7 @@ func (f *Flows) Observe(now time.Time, r engine.Reading) ([]snapshot.Process, []
 	}
 	f.scanInodes(now, r.Live)
 	f.learnAddrs(r.Live)
+	f.learnAddrs(r.Dead)
 	for i := range r.Live {
 		f.socket(now, &r.Live[i])
 	}

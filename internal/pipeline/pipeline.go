@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/netmeter/netmeter/internal/aggregate"
@@ -43,7 +44,11 @@ type Config struct {
 	StateFile  string
 	SaveEvery  time.Duration
 	BillingDay int
-	Log        *slog.Logger
+	// DockerSockets and CRIEndpoints override where container runtimes are
+	// looked for (default: their standard sockets).
+	DockerSockets []string
+	CRIEndpoints  []string
+	Log           *slog.Logger
 }
 
 // Pipeline is an opened set of sources and the loop over them.
@@ -70,12 +75,46 @@ func (p *Pipeline) Close() error {
 
 // registryResolver bounds each runtime lookup, so a slow runtime socket
 // cannot stall the collection loop.
-type registryResolver struct{ r *container.Registry }
+type registryResolver struct {
+	r       *container.Registry
+	mu      *sync.Mutex
+	netns   map[uint64]container.Ref // from the running containers' init pids
+	scanned *time.Time
+}
+
+func newRegistryResolver(r *container.Registry) registryResolver {
+	return registryResolver{r: r, mu: &sync.Mutex{}, netns: map[uint64]container.Ref{}, scanned: new(time.Time)}
+}
 
 func (rr registryResolver) Lookup(ref container.Ref) (container.Info, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	return rr.r.Lookup(ctx, ref)
+}
+
+// LookupNetns maps a network namespace to the running container whose init
+// process lives in it; the map is rebuilt at most once a second on a miss.
+func (rr registryResolver) LookupNetns(inode uint64) (container.Ref, bool) {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if r, ok := rr.netns[inode]; ok {
+		return r, true
+	}
+	if time.Since(*rr.scanned) < time.Second {
+		return container.Ref{}, false
+	}
+	*rr.scanned = time.Now()
+	clear(rr.netns)
+	for _, info := range rr.r.Containers() {
+		if !info.Running || info.PID <= 0 || info.HostNetwork {
+			continue
+		}
+		if ino, err := nsutil.Inode(fmt.Sprintf("/proc/%d/ns/net", info.PID)); err == nil {
+			rr.netns[ino] = container.Ref{Runtime: info.Runtime, ID: info.ID}
+		}
+	}
+	r, ok := rr.netns[inode]
+	return r, ok
 }
 
 // Open opens the sources cfg names.
@@ -139,16 +178,23 @@ func Open(cfg Config) (*Pipeline, error) {
 	}
 	p.Loop.Engine = eng
 	hostNetns, _ := nsutil.Inode("")
-	reg, err := container.NewRegistry(container.WithErrorHandler(func(err error) {
+	ropts := []container.Option{container.WithErrorHandler(func(err error) {
 		log.Debug("container runtime", "component", "containers", "err", err)
-	}))
+	})}
+	if cfg.DockerSockets != nil {
+		ropts = append(ropts, container.WithDockerSockets(cfg.DockerSockets...))
+	}
+	if cfg.CRIEndpoints != nil {
+		ropts = append(ropts, container.WithCRIEndpoints(cfg.CRIEndpoints...))
+	}
+	reg, err := container.NewRegistry(ropts...)
 	if err != nil {
 		p.Close()
 		return nil, err
 	}
 	p.closers = append(p.closers, reg.Close)
 	p.Loop.Flows = aggregate.NewFlows(aggregate.FlowOptions{
-		Resolver: res, SocketInodes: fs.SocketInodes, HostNetns: hostNetns, Containers: registryResolver{reg},
+		Resolver: res, SocketInodes: fs.SocketInodes, HostNetns: hostNetns, Containers: newRegistryResolver(reg),
 		MaxConnections: cfg.MaxConnections, MaxProcesses: cfg.MaxProcesses,
 	})
 	if cfg.StateFile != "" {

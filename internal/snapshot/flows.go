@@ -152,17 +152,20 @@ type Container struct {
 	// By peer: other hosts and the internet, other containers on this
 	// host, this host's own processes, and the container's own namespace
 	// (loopback inside it).
-	External  Traffic   `json:"external"`
-	Local     Traffic   `json:"container_to_container"`
-	Host      Traffic   `json:"container_to_host"`
-	Internal  Traffic   `json:"internal"`
-	TxRate    Rate      `json:"tx_bytes_per_second"`
-	RxRate    Rate      `json:"rx_bytes_per_second"`
-	Accepted  uint64    `json:"connections_accepted"` // TCP connections accepted since netmeter started
-	Requests  uint64    `json:"http_requests"`        // HTTP/1.x requests received since netmeter started
-	Opened    uint64    `json:"connections_opened"`   // TCP connections opened
-	Ports     []Port    `json:"ports,omitempty"`      // per local listening port
-	FirstSeen time.Time `json:"first_seen"`
+	External Traffic `json:"external"`
+	Local    Traffic `json:"container_to_container"`
+	Host     Traffic `json:"container_to_host"`
+	Internal Traffic `json:"internal"`
+	// Unclassified is traffic whose peer is not one address: a listening
+	// socket's handshakes, unconnected UDP.
+	Unclassified Traffic   `json:"unclassified"`
+	TxRate       Rate      `json:"tx_bytes_per_second"`
+	RxRate       Rate      `json:"rx_bytes_per_second"`
+	Accepted     uint64    `json:"connections_accepted"` // TCP connections accepted since netmeter started
+	Requests     uint64    `json:"http_requests"`        // HTTP/1.x requests received since netmeter started
+	Opened       uint64    `json:"connections_opened"`   // TCP connections opened
+	Ports        []Port    `json:"ports,omitempty"`      // per local listening port
+	FirstSeen    time.Time `json:"first_seen"`
 }
 
 // Port is the traffic of the connections a container accepted on one port.

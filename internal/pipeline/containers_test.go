@@ -1,0 +1,156 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/netmeter/netmeter/internal/containertest"
+	"github.com/netmeter/netmeter/internal/pipeline"
+	"github.com/netmeter/netmeter/internal/snapshot"
+)
+
+func TestMain(m *testing.M) { containertest.Main(m) }
+
+// collector polls a pipeline every 100 ms in the background.
+type collector struct {
+	mu   sync.Mutex
+	last snapshot.Snapshot
+	stop func()
+}
+
+func collect(t *testing.T, cfg pipeline.Config) *collector {
+	t.Helper()
+	cfg.Interval, cfg.Engine, cfg.Source = 100*time.Millisecond, "on", "auto"
+	p, err := pipeline.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan snapshot.Snapshot, 1)
+	done := make(chan error, 1)
+	go func() { done <- p.Loop.Run(ctx, out) }()
+	c := &collector{}
+	go func() {
+		for s := range out {
+			c.mu.Lock()
+			c.last = s
+			c.mu.Unlock()
+		}
+	}()
+	c.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		close(out)
+		p.Close()
+	}
+	t.Cleanup(c.stop)
+	return c
+}
+
+func (c *collector) container(name string) snapshot.Container {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ct := range c.last.Containers {
+		if ct.Name == name {
+			return ct
+		}
+	}
+	return snapshot.Container{}
+}
+
+// settle waits until the named containers' totals stop changing.
+func (c *collector) settle(t *testing.T, names ...string) {
+	t.Helper()
+	var prev string
+	for range 100 {
+		time.Sleep(300 * time.Millisecond)
+		var cur []string
+		for _, n := range names {
+			cur = append(cur, fmt.Sprint(c.container(n).Total))
+		}
+		if s := strings.Join(cur, "|"); s == prev && !strings.Contains(s, "{0 0 0 0 0 0}") {
+			return
+		} else {
+			prev = s
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ct := range c.last.Containers {
+		t.Logf("container %s %q runtime %q total %+v", ct.ID, ct.Name, ct.Runtime, ct.Total)
+	}
+	for _, p := range c.last.Processes {
+		t.Logf("process %d %q cgroup %q netns %d total %+v", p.PID, p.Comm, p.Cgroup, p.NetnsInode, p.Total)
+	}
+	t.Fatalf("containers %v never settled", names)
+}
+
+func rl(n int64) uint64 { return uint64(containertest.ReplyLen(n)) }
+
+// TestDockerContainers runs two busybox containers on a private dockerd and
+// sends exact byte counts host→container through a published port
+// (docker-proxy), container→host and container→container. Each container's
+// payload per peer class must equal what was sent (tolerance 0), and the
+// name, image and labels come from Docker's API.
+func TestDockerContainers(t *testing.T) {
+	d := containertest.RequireDocker(t)
+	c := collect(t, pipeline.Config{DockerSockets: []string{d.Socket}, CRIEndpoints: []string{}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	web := d.Run(t, containertest.RunOpts{Name: "nm-web", Labels: map[string]string{"netmeter.account": "acme"}, Publish: map[int]int{8080: 0}})
+	db := d.Run(t, containertest.RunOpts{Name: "nm-db", Labels: map[string]string{"tier": "db"}})
+	const n1, n2, n3 = 3_000_000, 2_000_000, 1_000_000
+
+	// 1. host → web through the published port (docker-proxy relays).
+	sink := web.Sink(t, 8080)
+	if _, err := containertest.SendCount(ctx, nil, fmt.Sprintf("127.0.0.1:%d", web.HostPort), n1); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := sink.Wait(ctx); err != nil || got != n1 {
+		t.Fatalf("sink got %d, %v", got, err)
+	}
+	// 2. web → a host process on the bridge's gateway address.
+	srv := containertest.ListenCount(t, netip.AddrPortFrom(d.Gateway, 0).String())
+	web.Send(t, srv.Addr().String(), n2)
+	// 3. db → web, container to container.
+	sink = web.Sink(t, 9000)
+	db.Send(t, netip.AddrPortFrom(web.IP, 9000).String(), n3)
+	if got, err := sink.Wait(ctx); err != nil || got != n3 {
+		t.Fatalf("sink got %d, %v", got, err)
+	}
+
+	c.settle(t, "nm-web", "nm-db")
+	w, b := c.container("nm-web"), c.container("nm-db")
+	t.Logf("web %s %s %q: total %+v\n host %+v\n c2c %+v\n external %+v", w.ID[:12], w.Image, w.Account, w.Total, w.Host, w.Local, w.External)
+	t.Logf("db %s: total %+v c2c %+v", b.ID[:12], b.Total, b.Local)
+	if w.Runtime != "docker" || w.Account != "acme" || w.Labels["netmeter.account"] != "acme" || !strings.Contains(w.Image, "busybox") || w.ID != web.ID {
+		t.Errorf("web identity: runtime %q account %q image %q labels %v id %s", w.Runtime, w.Account, w.Image, w.Labels, w.ID)
+	}
+	if b.Account != "nm-db" || b.Labels["tier"] != "db" {
+		t.Errorf("db identity: account %q labels %v", b.Account, b.Labels)
+	}
+	check := func(what string, got snapshot.Traffic, tx, rx uint64) {
+		t.Helper()
+		if got.TxPayload != tx || got.RxPayload != rx {
+			t.Errorf("%s payload: tx %d rx %d, want tx %d rx %d", what, got.TxPayload, got.RxPayload, tx, rx)
+		}
+	}
+	check("web↔host", w.Host, rl(n1)+n2, n1+rl(n2))
+	check("web↔containers", w.Local, rl(n3), n3)
+	check("web total", w.Total, rl(n1)+n2+rl(n3), n1+rl(n2)+n3)
+	check("db↔containers", b.Local, n3, rl(n3))
+	check("db total", b.Total, n3, rl(n3))
+	if w.External != (snapshot.Traffic{}) || b.External != (snapshot.Traffic{}) {
+		t.Errorf("external traffic where there is none: web %+v db %+v", w.External, b.External)
+	}
+	if w.Accepted != 2 || b.Opened != 1 {
+		t.Errorf("connections: web accepted %d (want 2), db opened %d (want 1)", w.Accepted, b.Opened)
+	}
+}
