@@ -10,7 +10,7 @@ ifeq ($(shell id -u),0)
 export NETMETER_REQUIRE_PRIVILEGED ?= 1
 endif
 
-.PHONY: build run test generate check-bpf deps-bpf lint bench bench-once fuzz vmlinux
+.PHONY: build run test test-deps generate check-bpf deps-bpf lint bench bench-once fuzz vmlinux
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/netmeter
@@ -19,8 +19,13 @@ build:
 run: build
 	./$(BIN) $(ARGS)
 
-test:
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+# As root the privileged tests run real Docker and Podman containers: install
+# them first (Debian packages; idempotent).
+test: test-deps
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+test-deps:
+	@if [ "$$(id -u)" = 0 ]; then bash .ci/containers-setup.sh; fi
 
 deps-bpf:
 	@command -v clang >/dev/null && command -v llvm-strip >/dev/null && command -v clang-format-14 >/dev/null || \
