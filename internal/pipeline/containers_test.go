@@ -154,3 +154,74 @@ func TestDockerContainers(t *testing.T) {
 		t.Errorf("connections: web accepted %d (want 2), db opened %d (want 1)", w.Accepted, b.Opened)
 	}
 }
+
+// TestPodmanContainers: the same exact transfers with Podman (runc, its own
+// bridge), named through Podman's Docker-compatible API.
+func TestPodmanContainers(t *testing.T) {
+	pm := containertest.RequirePodman(t)
+	sock := pm.ServeAPI(t)
+	c := collect(t, pipeline.Config{DockerSockets: []string{sock}, CRIEndpoints: []string{}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	web := pm.Run(t, containertest.RunOpts{Name: "nm-pweb", Labels: map[string]string{"netmeter.account": "beta"}})
+	cli := pm.Run(t, containertest.RunOpts{Name: "nm-pcli"})
+	const n1, n2 = 2_500_000, 700_000
+	srv := containertest.ListenCount(t, netip.AddrPortFrom(pm.Gateway, 0).String())
+	web.Send(t, srv.Addr().String(), n1)
+	sink := web.Sink(t, 9000)
+	cli.Send(t, netip.AddrPortFrom(web.IP, 9000).String(), n2)
+	if got, err := sink.Wait(ctx); err != nil || got != n2 {
+		t.Fatalf("sink got %d, %v", got, err)
+	}
+	c.settle(t, "nm-pweb", "nm-pcli")
+	w, k := c.container("nm-pweb"), c.container("nm-pcli")
+	t.Logf("web %s %q %q: host %+v c2c %+v", w.Runtime, w.Account, w.Image, w.Host, w.Local)
+	if w.Runtime != "podman" || w.Account != "beta" || w.ID != web.ID {
+		t.Errorf("web identity: runtime %q account %q id %s", w.Runtime, w.Account, w.ID)
+	}
+	if w.Host.TxPayload != n1 || w.Host.RxPayload != rl(n1) || w.Local.RxPayload != n2 || w.Local.TxPayload != rl(n2) {
+		t.Errorf("web payload: host %+v c2c %+v", w.Host, w.Local)
+	}
+	if k.Local.TxPayload != n2 || k.Total.TxPayload != n2 {
+		t.Errorf("client payload: %+v", k.Total)
+	}
+}
+
+// TestHandMadeContainers: no runtime at all, just a cgroup with a
+// runtime-like path and a network namespace: traffic is grouped by container
+// id, two containers on the same internal port are kept apart.
+func TestHandMadeContainers(t *testing.T) {
+	c := collect(t, pipeline.Config{DockerSockets: []string{}, CRIEndpoints: []string{}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	net := containertest.NewHandMadeNet(t)
+	a := containertest.HandMade(t, containertest.HandMadeOpts{Net: net})
+	b := containertest.HandMade(t, containertest.HandMadeOpts{Net: net, Layout: "podman"})
+	const na, nb = 1_200_000, 3_400_000
+	// Both listen on port 8080; the host side of the test network sends to each.
+	for _, x := range []struct {
+		ctr *containertest.Container
+		n   int64
+	}{{a, na}, {b, nb}} {
+		sink := x.ctr.Sink(t, 8080)
+		if _, err := containertest.SendCount(ctx, net.HostDial, netip.AddrPortFrom(x.ctr.IP, 8080).String(), x.n); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := sink.Wait(ctx); err != nil || got != x.n {
+			t.Fatalf("sink got %d, %v", got, err)
+		}
+	}
+	short := func(id string) string { return id[:12] }
+	c.settle(t, short(a.ID), short(b.ID))
+	ca, cb := c.container(short(a.ID)), c.container(short(b.ID))
+	t.Logf("a %s %q: %+v\nb %s %q: %+v", ca.Runtime, ca.Name, ca.Total, cb.Runtime, cb.Name, cb.Total)
+	if ca.Total.RxPayload != na || cb.Total.RxPayload != nb || ca.Total.TxPayload != rl(na) || cb.Total.TxPayload != rl(nb) {
+		t.Errorf("payload: a %+v b %+v", ca.Total, cb.Total)
+	}
+	if ca.Runtime != "docker" || cb.Runtime != "podman" || ca.ID != a.ID || cb.ID != b.ID {
+		t.Errorf("identity from cgroup paths: a %q %s, b %q %s", ca.Runtime, ca.ID, cb.Runtime, cb.ID)
+	}
+	if len(ca.Ports) != 1 || ca.Ports[0].Port != 8080 || ca.Ports[0].Total.RxPayload != na || len(cb.Ports) != 1 || cb.Ports[0].Total.RxPayload != nb {
+		t.Errorf("ports: a %+v b %+v", ca.Ports, cb.Ports)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -92,15 +93,18 @@ func (rr registryResolver) Lookup(ref container.Ref) (container.Info, bool) {
 	return rr.r.Lookup(ctx, ref)
 }
 
-// LookupNetns maps a network namespace to the running container whose init
-// process lives in it; the map is rebuilt at most once a second on a miss.
+// LookupNetns maps a network namespace to its container: a running
+// container's init process lives in it (runtime API), or any process in it
+// has a cgroup path that names a container (hand-made containers, runtimes
+// without a socket). On a miss the whole map is rebuilt, at most every
+// 250 ms.
 func (rr registryResolver) LookupNetns(inode uint64) (container.Ref, bool) {
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
 	if r, ok := rr.netns[inode]; ok {
 		return r, true
 	}
-	if time.Since(*rr.scanned) < time.Second {
+	if time.Since(*rr.scanned) < 250*time.Millisecond {
 		return container.Ref{}, false
 	}
 	*rr.scanned = time.Now()
@@ -111,6 +115,26 @@ func (rr registryResolver) LookupNetns(inode uint64) (container.Ref, bool) {
 		}
 		if ino, err := nsutil.Inode(fmt.Sprintf("/proc/%d/ns/net", info.PID)); err == nil {
 			rr.netns[ino] = container.Ref{Runtime: info.Runtime, ID: info.ID}
+		}
+	}
+	host, _ := nsutil.Inode("")
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid := e.Name()
+		if pid[0] < '0' || pid[0] > '9' {
+			continue
+		}
+		ino, err := nsutil.Inode("/proc/" + pid + "/ns/net")
+		if err != nil || ino == host {
+			continue
+		}
+		if _, ok := rr.netns[ino]; ok {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + pid + "/cgroup"); err == nil {
+			if r := container.FromCgroupFile(b); !r.IsZero() {
+				rr.netns[ino] = r
+			}
 		}
 	}
 	r, ok := rr.netns[inode]
