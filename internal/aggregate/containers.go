@@ -26,6 +26,16 @@ type NetnsResolver interface {
 	LookupNetns(inode uint64) (container.Ref, bool)
 }
 
+// netnsRef is a namespace's container as learned at one time. The kernel
+// reuses namespace inodes once a namespace is gone, so it is trusted only
+// for netnsTTL.
+type netnsRef struct {
+	ref container.Ref
+	at  time.Time
+}
+
+const netnsTTL = time.Second
+
 // DefaultMaxContainers bounds the containers tracked.
 const DefaultMaxContainers = 4096
 
@@ -105,12 +115,17 @@ func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, e *sockEntry, p
 	k := e.owner
 	ref := p.ctr
 	if ns := uint64(s.Netns); ref.IsZero() && ns != f.opt.HostNetns && ns != 0 {
-		ref = f.netnsCtr[ns]
+		if nr, ok := f.netnsCtr[ns]; ok && now.Sub(nr.at) <= netnsTTL {
+			ref = nr.ref
+		} else {
+			delete(f.netnsCtr, ns)
+		}
 		if nr, ok := f.opt.Containers.(NetnsResolver); ok && ref.IsZero() {
+			// The resolver tracks namespaces over time (and their reuse).
 			if r, ok := nr.LookupNetns(ns); ok {
 				ref = r
 				if len(f.netnsCtr) < f.opt.MaxContainers {
-					f.netnsCtr[ns] = r
+					f.netnsCtr[ns] = netnsRef{r, now}
 				}
 			}
 		}

@@ -111,8 +111,8 @@ type Flows struct {
 	buckets map[bucketKey]*bucketEntry
 
 	ctrs       map[string]*ctrEntry
-	netnsCtr   map[uint64]container.Ref // network namespace → the container that lives in it
-	addrNetns  map[netip.Addr]uint64    // local address → its namespace
+	netnsCtr   map[uint64]netnsRef   // network namespace → the container that lives in it
+	addrNetns  map[netip.Addr]uint64 // local address → its namespace
 	containers []snapshot.Container
 
 	inodeOwner map[uint64]int // socket inode → pid, from the last scan
@@ -145,7 +145,7 @@ func NewFlows(opt FlowOptions) *Flows {
 	return &Flows{
 		opt: opt, socks: map[uint64]*sockEntry{}, procs: map[procKey]*procEntry{}, conns: map[uint64]*connEntry{},
 		tw: map[uint64]snapshot.Traffic{}, kernel: map[uint64]snapshot.Traffic{}, buckets: map[bucketKey]*bucketEntry{},
-		ctrs: map[string]*ctrEntry{}, netnsCtr: map[uint64]container.Ref{}, addrNetns: map[netip.Addr]uint64{},
+		ctrs: map[string]*ctrEntry{}, netnsCtr: map[uint64]netnsRef{}, addrNetns: map[netip.Addr]uint64{},
 	}
 }
 
@@ -181,6 +181,9 @@ func (f *Flows) Observe(now time.Time, r engine.Reading) ([]snapshot.Process, []
 	}
 	for _, b := range f.buckets {
 		b.delta = snapshot.Traffic{}
+	}
+	if rf, ok := f.opt.Containers.(interface{ Refresh() }); ok {
+		rf.Refresh()
 	}
 	f.scanInodes(now, r.Live)
 	f.learnAddrs(r.Live)
@@ -361,7 +364,7 @@ func (f *Flows) proc(now time.Time, k procKey, comm string, s *engine.Socket) *p
 			}
 			p.ctr = containerOf(info)
 			if !p.ctr.IsZero() && info.NetnsInode != 0 && info.NetnsInode != f.opt.HostNetns && len(f.netnsCtr) < f.opt.MaxContainers {
-				f.netnsCtr[info.NetnsInode] = p.ctr
+				f.netnsCtr[info.NetnsInode] = netnsRef{p.ctr, now}
 			}
 		} else if !p.snap.Exited && p.exited.IsZero() {
 			p.exited = now // gone before we could read it

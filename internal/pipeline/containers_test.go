@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netmeter/netmeter/internal/aggregate"
 	"github.com/netmeter/netmeter/internal/containertest"
 	"github.com/netmeter/netmeter/internal/pipeline"
 	"github.com/netmeter/netmeter/internal/snapshot"
@@ -18,9 +19,19 @@ func TestMain(m *testing.M) { containertest.Main(m) }
 
 // collector polls a pipeline every 100 ms in the background.
 type collector struct {
-	mu   sync.Mutex
-	last snapshot.Snapshot
-	stop func()
+	mu     sync.Mutex
+	last   snapshot.Snapshot
+	stop   func()
+	ledger *aggregate.Ledger
+}
+
+// ledgerEntries returns this period's tx payload per account.
+func (c *collector) ledgerEntries() map[string]uint64 {
+	out := map[string]uint64{}
+	for _, e := range c.ledger.Entries(c.ledger.Period(time.Now())) {
+		out[e.Account] += e.Total.TxPayload
+	}
+	return out
 }
 
 func collect(t *testing.T, cfg pipeline.Config) *collector {
@@ -34,7 +45,7 @@ func collect(t *testing.T, cfg pipeline.Config) *collector {
 	out := make(chan snapshot.Snapshot, 1)
 	done := make(chan error, 1)
 	go func() { done <- p.Loop.Run(ctx, out) }()
-	c := &collector{}
+	c := &collector{ledger: p.Ledger}
 	go func() {
 		for s := range out {
 			c.mu.Lock()
@@ -223,5 +234,40 @@ func TestHandMadeContainers(t *testing.T) {
 	}
 	if len(ca.Ports) != 1 || ca.Ports[0].Port != 8080 || ca.Ports[0].Total.RxPayload != na || len(cb.Ports) != 1 || cb.Ports[0].Total.RxPayload != nb {
 		t.Errorf("ports: a %+v b %+v", ca.Ports, cb.Ports)
+	}
+}
+
+// TestAccountsSurviveRestartAndIPReuse: a container recreated under its
+// name keeps its account (and the ledger its total) although its id changes;
+// another container that gets the first one's old IP is not billed for it.
+func TestAccountsSurviveRestartAndIPReuse(t *testing.T) {
+	d := containertest.RequireDocker(t)
+	state := t.TempDir() + "/state.json"
+	c := collect(t, pipeline.Config{DockerSockets: []string{d.Socket}, CRIEndpoints: []string{}, StateFile: state, BillingDay: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv := containertest.ListenCount(t, netip.AddrPortFrom(d.Gateway, 0).String())
+
+	first := d.Run(t, containertest.RunOpts{Name: "nm-shop"})
+	first.Send(t, srv.Addr().String(), 1_000_000)
+	oldIP := first.IP
+	if _, err := d.CLI(ctx, "rm", "-f", first.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Docker hands the freed address to the next container.
+	other := d.Run(t, containertest.RunOpts{Name: "nm-other"})
+	again := d.Run(t, containertest.RunOpts{Name: "nm-shop"})
+	t.Logf("nm-shop %s → %s (new id %s); nm-other got %s", oldIP, again.IP, again.ID[:12], other.IP)
+	if other.IP != oldIP {
+		t.Logf("note: the old IP went to neither container as expected (%s)", other.IP)
+	}
+	other.Send(t, srv.Addr().String(), 300_000)
+	again.Send(t, srv.Addr().String(), 2_000_000)
+	c.settle(t, "nm-shop", "nm-other")
+
+	p := c.ledgerEntries()
+	t.Logf("ledger: %+v", p)
+	if p["nm-shop"] != 3_000_000 || p["nm-other"] != 300_000 {
+		t.Errorf("ledger payload by account %v, want nm-shop 3000000 (both lives), nm-other 300000", p)
 	}
 }

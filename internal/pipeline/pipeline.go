@@ -75,16 +75,29 @@ func (p *Pipeline) Close() error {
 }
 
 // registryResolver bounds each runtime lookup, so a slow runtime socket
-// cannot stall the collection loop.
+// cannot stall the collection loop, and maps network namespaces to
+// containers.
 type registryResolver struct {
 	r       *container.Registry
 	mu      *sync.Mutex
-	netns   map[uint64]container.Ref // from the running containers' init pids
+	netns   map[uint64]netnsSeen
+	missed  map[uint64]bool // namespaces looked up in vain since the last scan
 	scanned *time.Time
 }
 
+// netnsSeen is a namespace's container and when it was last seen alive.
+// A container's last bytes often reach userspace after it is gone, so the
+// mapping outlives it for ghostTTL — unless a new container takes the
+// namespace inode (the kernel reuses them), which always wins.
+type netnsSeen struct {
+	ref  container.Ref
+	seen time.Time
+}
+
+const ghostTTL = 30 * time.Second
+
 func newRegistryResolver(r *container.Registry) registryResolver {
-	return registryResolver{r: r, mu: &sync.Mutex{}, netns: map[uint64]container.Ref{}, scanned: new(time.Time)}
+	return registryResolver{r: r, mu: &sync.Mutex{}, netns: map[uint64]netnsSeen{}, missed: map[uint64]bool{}, scanned: new(time.Time)}
 }
 
 func (rr registryResolver) Lookup(ref container.Ref) (container.Info, bool) {
@@ -93,30 +106,31 @@ func (rr registryResolver) Lookup(ref container.Ref) (container.Info, bool) {
 	return rr.r.Lookup(ctx, ref)
 }
 
-// LookupNetns maps a network namespace to its container: a running
-// container's init process lives in it (runtime API), or any process in it
-// has a cgroup path that names a container (hand-made containers, runtimes
-// without a socket). On a miss the whole map is rebuilt, at most every
-// 250 ms.
-func (rr registryResolver) LookupNetns(inode uint64) (container.Ref, bool) {
+// Refresh rescans which container lives in which namespace, at most every
+// 250 ms; Flows calls it once per reading, so containers that live less
+// than an interval are still seen alive. A lookup of an unknown namespace
+// also rescans, once per namespace until the next scan.
+func (rr registryResolver) Refresh() {
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
-	if r, ok := rr.netns[inode]; ok {
-		return r, true
+	if now := time.Now(); now.Sub(*rr.scanned) >= 250*time.Millisecond {
+		rr.scan(now)
 	}
-	if time.Since(*rr.scanned) < 250*time.Millisecond {
-		return container.Ref{}, false
-	}
-	*rr.scanned = time.Now()
-	clear(rr.netns)
+}
+
+func (rr registryResolver) scan(now time.Time) {
+	*rr.scanned = now
+	clear(rr.missed)
 	for _, info := range rr.r.Containers() {
 		if !info.Running || info.PID <= 0 || info.HostNetwork {
 			continue
 		}
 		if ino, err := nsutil.Inode(fmt.Sprintf("/proc/%d/ns/net", info.PID)); err == nil {
-			rr.netns[ino] = container.Ref{Runtime: info.Runtime, ID: info.ID}
+			rr.netns[ino] = netnsSeen{container.Ref{Runtime: info.Runtime, ID: info.ID}, now}
 		}
 	}
+	// Hand-made containers, runtimes without a socket: any process in a
+	// namespace whose cgroup path names a container.
 	host, _ := nsutil.Inode("")
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -128,17 +142,40 @@ func (rr registryResolver) LookupNetns(inode uint64) (container.Ref, bool) {
 		if err != nil || ino == host {
 			continue
 		}
-		if _, ok := rr.netns[ino]; ok {
+		if s, ok := rr.netns[ino]; ok && s.seen.Equal(now) {
 			continue
 		}
 		if b, err := os.ReadFile("/proc/" + pid + "/cgroup"); err == nil {
 			if r := container.FromCgroupFile(b); !r.IsZero() {
-				rr.netns[ino] = r
+				rr.netns[ino] = netnsSeen{r, now}
 			}
 		}
 	}
-	r, ok := rr.netns[inode]
-	return r, ok
+	for ino, s := range rr.netns {
+		if now.Sub(s.seen) > ghostTTL {
+			delete(rr.netns, ino)
+		}
+	}
+}
+
+// LookupNetns maps a network namespace to the container that lives (or
+// lately lived) in it.
+func (rr registryResolver) LookupNetns(inode uint64) (container.Ref, bool) {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if s, ok := rr.netns[inode]; ok {
+		return s.ref, true
+	}
+	if rr.missed[inode] {
+		return container.Ref{}, false // no new container since the last scan
+	}
+	// A namespace not seen yet: a container born since the last scan.
+	rr.scan(time.Now())
+	s, ok := rr.netns[inode]
+	if !ok {
+		rr.missed[inode] = true
+	}
+	return s.ref, ok
 }
 
 // Open opens the sources cfg names.
