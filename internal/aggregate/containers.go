@@ -26,16 +26,6 @@ type NetnsResolver interface {
 	LookupNetns(inode uint64) (container.Ref, bool)
 }
 
-// netnsRef is a namespace's container as learned at one time. The kernel
-// reuses namespace inodes once a namespace is gone, so it is trusted only
-// for netnsTTL.
-type netnsRef struct {
-	ref container.Ref
-	at  time.Time
-}
-
-const netnsTTL = time.Second
-
 // DefaultMaxContainers bounds the containers tracked.
 const DefaultMaxContainers = 4096
 
@@ -115,18 +105,12 @@ func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, e *sockEntry, p
 	k := e.owner
 	ref := p.ctr
 	if ns := uint64(s.Netns); ref.IsZero() && ns != f.opt.HostNetns && ns != 0 {
-		if nr, ok := f.netnsCtr[ns]; ok && now.Sub(nr.at) <= netnsTTL {
-			ref = nr.ref
-		} else {
-			delete(f.netnsCtr, ns)
-		}
-		if nr, ok := f.opt.Containers.(NetnsResolver); ok && ref.IsZero() {
-			// The resolver tracks namespaces over time (and their reuse).
+		// The process is gone (or unreadable): ask which container lives,
+		// or lately lived, in the socket's namespace. Not cached here: the
+		// kernel reuses namespace inodes, the resolver tracks that.
+		if nr, ok := f.opt.Containers.(NetnsResolver); ok {
 			if r, ok := nr.LookupNetns(ns); ok {
 				ref = r
-				if len(f.netnsCtr) < f.opt.MaxContainers {
-					f.netnsCtr[ns] = netnsRef{r, now}
-				}
 			}
 		}
 	}

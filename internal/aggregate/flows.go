@@ -111,7 +111,6 @@ type Flows struct {
 	buckets map[bucketKey]*bucketEntry
 
 	ctrs       map[string]*ctrEntry
-	netnsCtr   map[uint64]netnsRef   // network namespace → the container that lives in it
 	addrNetns  map[netip.Addr]uint64 // local address → its namespace
 	containers []snapshot.Container
 
@@ -145,7 +144,7 @@ func NewFlows(opt FlowOptions) *Flows {
 	return &Flows{
 		opt: opt, socks: map[uint64]*sockEntry{}, procs: map[procKey]*procEntry{}, conns: map[uint64]*connEntry{},
 		tw: map[uint64]snapshot.Traffic{}, kernel: map[uint64]snapshot.Traffic{}, buckets: map[bucketKey]*bucketEntry{},
-		ctrs: map[string]*ctrEntry{}, netnsCtr: map[uint64]netnsRef{}, addrNetns: map[netip.Addr]uint64{},
+		ctrs: map[string]*ctrEntry{}, addrNetns: map[netip.Addr]uint64{},
 	}
 }
 
@@ -363,9 +362,6 @@ func (f *Flows) proc(now time.Time, k procKey, comm string, s *engine.Socket) *p
 				p.snap.NetnsInode = info.NetnsInode
 			}
 			p.ctr = containerOf(info)
-			if !p.ctr.IsZero() && info.NetnsInode != 0 && info.NetnsInode != f.opt.HostNetns && len(f.netnsCtr) < f.opt.MaxContainers {
-				f.netnsCtr[info.NetnsInode] = netnsRef{p.ctr, now}
-			}
 		} else if !p.snap.Exited && p.exited.IsZero() {
 			p.exited = now // gone before we could read it
 		}

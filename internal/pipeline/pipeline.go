@@ -163,16 +163,18 @@ func (rr registryResolver) scan(now time.Time) {
 func (rr registryResolver) LookupNetns(inode uint64) (container.Ref, bool) {
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
-	if s, ok := rr.netns[inode]; ok {
-		return s.ref, true
+	s, ok := rr.netns[inode]
+	if ok && s.seen.Equal(*rr.scanned) {
+		return s.ref, true // alive at the last scan
 	}
 	if rr.missed[inode] {
-		return container.Ref{}, false // no new container since the last scan
+		return s.ref, ok // already rescanned for it: a ghost, or nothing
 	}
-	// A namespace not seen yet: a container born since the last scan.
+	// Unknown, or a ghost whose inode a new container may have taken since
+	// the last scan: look again.
 	rr.scan(time.Now())
-	s, ok := rr.netns[inode]
-	if !ok {
+	s, ok = rr.netns[inode]
+	if !ok || !s.seen.Equal(*rr.scanned) {
 		rr.missed[inode] = true
 	}
 	return s.ref, ok
