@@ -516,9 +516,20 @@ func (f *Flows) connections(now time.Time) []snapshot.Connection {
 			listening[listenKey{c.snap.NetnsInode, c.snap.Local.Port}] = true
 		}
 	}
+	ctrByNetns := make(map[uint64]string, len(f.ctrs))
+	for _, c := range f.ctrs {
+		if c.snap.NetnsInode != 0 && !c.snap.HostNetwork {
+			ctrByNetns[c.snap.NetnsInode] = c.snap.Name
+		}
+	}
 	out := make([]snapshot.Connection, 0, len(f.conns))
 	for _, c := range f.conns {
 		s := c.snap
+		if a, err := netip.ParseAddr(s.Remote.Addr); err == nil {
+			if ns, ok := f.addrNetns[a]; ok && ns != s.NetnsInode {
+				s.PeerContainer = ctrByNetns[ns]
+			}
+		}
 		s.Delta = c.delta
 		s.TxRate, s.RxRate = c.tx.Stats(now), c.rx.Stats(now)
 		if s.Local.Port != 0 && s.Remote.Port != 0 {

@@ -164,6 +164,28 @@ func TestDockerContainers(t *testing.T) {
 	if w.Accepted != 2 || b.Opened != 1 {
 		t.Errorf("connections: web accepted %d (want 2), db opened %d (want 1)", w.Accepted, b.Opened)
 	}
+	// docker-proxy's own bytes are its own (a host process), never the
+	// container's, and its relay connection names the container it serves.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var proxied bool
+	for _, cn := range c.last.Connections {
+		if cn.Owner.Comm == "docker-proxy" && cn.PeerContainer == "nm-web" {
+			proxied = true
+			t.Logf("docker-proxy relay %s:%d → %s:%d (%s): %+v", cn.Local.Addr, cn.Local.Port, cn.Remote.Addr, cn.Remote.Port, cn.PeerContainer, cn.Total)
+			if cn.Total.TxPayload != n1 {
+				t.Errorf("docker-proxy relayed %d payload bytes, want %d", cn.Total.TxPayload, n1)
+			}
+		}
+	}
+	if !proxied {
+		t.Error("no docker-proxy connection linked to nm-web")
+	}
+	for _, p := range c.last.Processes {
+		if p.Comm == "docker-proxy" && p.Total.RxPayload != n1+rl(n1) {
+			t.Logf("docker-proxy pid %d: %+v", p.PID, p.Total)
+		}
+	}
 }
 
 // TestPodmanContainers: the same exact transfers with Podman (runc, its own

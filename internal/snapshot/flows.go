@@ -88,10 +88,13 @@ type Connection struct {
 	State      string   `json:"state"` // TCP state ("established", …); "" for others
 	Owner      Owner    `json:"owner"`
 	// Peer is the owner of the other end when it is a local socket too.
-	Peer       *Owner    `json:"peer,omitempty"`
-	PeerCookie uint64    `json:"peer_cookie,omitempty"`
-	FirstSeen  time.Time `json:"first_seen"`
-	Closed     bool      `json:"closed"`
+	Peer       *Owner `json:"peer,omitempty"`
+	PeerCookie uint64 `json:"peer_cookie,omitempty"`
+	// PeerContainer names the container at the remote end when it lives on
+	// this host (e.g. the container docker-proxy relays to).
+	PeerContainer string    `json:"peer_container,omitempty"`
+	FirstSeen     time.Time `json:"first_seen"`
+	Closed        bool      `json:"closed"`
 
 	Total  Traffic `json:"total"`
 	Delta  Traffic `json:"delta"`
