@@ -2,7 +2,13 @@ package pipeline_test
 
 import (
 	"context"
+	"crypto/tls"
+	"flag"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
@@ -13,6 +19,7 @@ import (
 	"github.com/netmeter/netmeter/internal/containertest"
 	"github.com/netmeter/netmeter/internal/pipeline"
 	"github.com/netmeter/netmeter/internal/snapshot"
+	"github.com/netmeter/netmeter/internal/testnet"
 )
 
 func TestMain(m *testing.M) { containertest.Main(m) }
@@ -291,5 +298,92 @@ func TestAccountsSurviveRestartAndIPReuse(t *testing.T) {
 	t.Logf("ledger: %+v", p)
 	if p["nm-shop"] != 3_000_000 || p["nm-other"] != 300_000 {
 		t.Errorf("ledger payload by account %v, want nm-shop 3000000 (both lives), nm-other 300000", p)
+	}
+}
+
+// roleHTTP serves HTTP/1.1 (keep-alive) on -http and HTTPS on -https until
+// killed; run inside a container with Container.StartRole.
+const roleHTTP = "http-server"
+
+func init() {
+	testnet.RegisterRole(roleHTTP, func(ctx context.Context, args []string, rep *testnet.Reporter) error {
+		fs := flag.NewFlagSet(roleHTTP, flag.ContinueOnError)
+		plain := fs.String("http", ":8080", "")
+		secure := fs.String("https", ":8443", "")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body); fmt.Fprint(w, "ok") })
+		ts := httptest.NewUnstartedServer(h)
+		ln, err := net.Listen("tcp4", *secure)
+		if err != nil {
+			return err
+		}
+		ts.Listener = ln
+		ts.StartTLS()
+		defer ts.Close()
+		pln, err := net.Listen("tcp4", *plain)
+		if err != nil {
+			return err
+		}
+		go http.Serve(pln, h)
+		rep.Ready(pln.Addr().String())
+		<-ctx.Done()
+		return nil
+	})
+}
+
+// TestContainerHTTPRequests: N keep-alive and M one-shot HTTP/1.1 requests
+// to a container are N+M requests on its port; K TLS connections are K
+// connections and no request.
+func TestContainerHTTPRequests(t *testing.T) {
+	d := containertest.RequireDocker(t)
+	c := collect(t, pipeline.Config{DockerSockets: []string{d.Socket}, CRIEndpoints: []string{}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	web := d.Run(t, containertest.RunOpts{Name: "nm-http"})
+	srv := web.StartRole(t, roleHTTP)
+	if _, err := srv.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + netip.AddrPortFrom(web.IP, 8080).String()
+	get := func(cl *http.Client, url string) {
+		t.Helper()
+		resp, err := cl.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	const n, m, k = 30, 12, 5
+	ka := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	for range n {
+		get(ka, base+"/a")
+	}
+	ka.CloseIdleConnections()
+	once := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for range m {
+		get(once, base+"/b")
+	}
+	tlsc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	for range k {
+		get(tlsc, "https://"+netip.AddrPortFrom(web.IP, 8443).String()+"/c")
+	}
+	c.settle(t, "nm-http")
+	w := c.container("nm-http")
+	ports := map[uint16]snapshot.Port{}
+	for _, p := range w.Ports {
+		ports[p.Port] = p
+	}
+	t.Logf("requests %d, ports %+v", w.Requests, w.Ports)
+	if p := ports[8080]; p.HTTPRequests["GET"] != n+m || p.Accepted != 1+m || len(p.HTTPRequests) != 1 {
+		t.Errorf("port 8080: %d GETs over %d connections, want %d over %d", p.HTTPRequests["GET"], p.Accepted, n+m, 1+m)
+	}
+	if p := ports[8443]; p.Accepted != k || len(p.HTTPRequests) != 0 {
+		t.Errorf("port 8443: %d connections, requests %v; want %d connections, no request", p.Accepted, p.HTTPRequests, k)
+	}
+	if w.Requests != n+m {
+		t.Errorf("container requests %d, want %d", w.Requests, n+m)
 	}
 }
