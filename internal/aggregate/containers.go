@@ -3,6 +3,7 @@ package aggregate
 import (
 	"cmp"
 	"maps"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -38,8 +39,17 @@ type ctrEntry struct {
 	procs    map[procKey]bool
 	sockets  int
 	ports    map[uint16]*snapshot.Port
+	remotes  map[netip.Addr]*snapshot.Traffic
 	lastSeen time.Time
 }
+
+// Bounds of the per-container remote table: the busiest maxRemotes are
+// reported; at most keepRemotes are tracked (the quietest go first), so a
+// scan of many addresses cannot grow memory.
+const (
+	maxRemotes  = 16
+	keepRemotes = 256
+)
 
 // containerOf returns the container of a process from its cgroup paths.
 func containerOf(info procfs.Info) container.Ref {
@@ -126,7 +136,7 @@ func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, e *sockEntry, p
 		if len(f.ctrs) >= f.opt.MaxContainers {
 			return
 		}
-		c = &ctrEntry{ref: ref, tx: rate.New(now), rx: rate.New(now), procs: map[procKey]bool{}, ports: map[uint16]*snapshot.Port{}}
+		c = &ctrEntry{ref: ref, tx: rate.New(now), rx: rate.New(now), procs: map[procKey]bool{}, ports: map[uint16]*snapshot.Port{}, remotes: map[netip.Addr]*snapshot.Traffic{}}
 		c.snap = snapshot.Container{ID: ref.ID, Runtime: ref.Runtime, Name: container.ShortID(ref.ID), Account: container.ShortID(ref.ID), FirstSeen: now}
 		f.ctrs[ref.ID] = c
 	}
@@ -150,6 +160,9 @@ func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, e *sockEntry, p
 	}
 	c.delta = c.delta.Add(delta)
 	c.snap.Total = c.snap.Total.Add(delta)
+	if ra := s.Remote.Addr(); ra.IsValid() && !ra.IsUnspecified() && delta != (snapshot.Traffic{}) {
+		c.addRemote(ra, delta)
+	}
 	switch f.classify(s) {
 	case peerExternal:
 		c.snap.External = c.snap.External.Add(delta)
@@ -195,6 +208,37 @@ func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, e *sockEntry, p
 	}
 }
 
+func (c *ctrEntry) addRemote(a netip.Addr, d snapshot.Traffic) {
+	r := c.remotes[a]
+	if r == nil {
+		if len(c.remotes) >= keepRemotes {
+			var quiet netip.Addr
+			var least uint64
+			first := true
+			for k, v := range c.remotes {
+				if b := v.TxBytes + v.RxBytes; first || b < least {
+					quiet, least, first = k, b, false
+				}
+			}
+			delete(c.remotes, quiet)
+		}
+		r = &snapshot.Traffic{}
+		c.remotes[a] = r
+	}
+	*r = r.Add(d)
+}
+
+func (c *ctrEntry) topRemotes() []snapshot.Remote {
+	out := make([]snapshot.Remote, 0, len(c.remotes))
+	for a, t := range c.remotes {
+		out = append(out, snapshot.Remote{Addr: a.String(), Total: *t})
+	}
+	slices.SortFunc(out, func(a, b snapshot.Remote) int {
+		return cmp.Or(cmp.Compare(b.Total.TxBytes+b.Total.RxBytes, a.Total.TxBytes+a.Total.RxBytes), cmp.Compare(a.Addr, b.Addr))
+	})
+	return out[:min(len(out), maxRemotes)]
+}
+
 // Containers returns the containers as of the last Observe.
 func (f *Flows) Containers() []snapshot.Container { return f.containers }
 
@@ -212,6 +256,7 @@ func (f *Flows) containerList(now time.Time) []snapshot.Container {
 			s.Ports = append(s.Ports, pc)
 		}
 		slices.SortFunc(s.Ports, func(a, b snapshot.Port) int { return cmp.Compare(a.Port, b.Port) })
+		s.Remotes = c.topRemotes()
 		out = append(out, s)
 		c.delta, c.sockets = snapshot.Traffic{}, 0
 		clear(c.procs)

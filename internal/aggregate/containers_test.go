@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -82,11 +83,34 @@ func TestContainersByPeer(t *testing.T) {
 	if len(a.Ports) != 2 || a.Ports[0].Port != 80 || a.Ports[0].Accepted != 2 || a.Ports[0].Total.RxPayload != 3000 {
 		t.Errorf("A ports %+v", a.Ports)
 	}
+	if len(a.Remotes) != 4 || a.Remotes[0].Addr != "93.184.216.34" || a.Remotes[0].Total.RxPayload != 3000 {
+		t.Errorf("A remotes %+v", a.Remotes)
+	}
 	// Same sockets again: connections are not counted twice.
 	f.Observe(sec(2), engine.Reading{Live: live})
 	for _, c := range f.Containers() {
 		if c.ID == idA && (c.Accepted != 3 || c.Total.RxPayload != 6400) {
 			t.Errorf("second reading: accepted %d total %+v", c.Accepted, c.Total)
 		}
+	}
+}
+
+func TestContainerRemotesBounded(t *testing.T) {
+	id := strings.Repeat("c", 64)
+	procs := fakeProcs{10: {PID: 10, CgroupPath: "/docker/" + id, NetnsInode: 2}}
+	f := NewFlows(FlowOptions{Resolver: procs, HostNetns: 1})
+	var live []engine.Socket
+	for i := range 2000 { // a port scan's worth of peers
+		s := sock(uint64(i+1), 10, "172.17.0.2:40000", fmt.Sprintf("10.%d.%d.1:80", i/250, i%250), engine.RoleClient, uint64(i+1), 0)
+		s.Netns = 2
+		live = append(live, s)
+	}
+	f.Observe(sec(1), engine.Reading{Live: live})
+	c := f.Containers()[0]
+	if n := len(f.ctrs[id].remotes); n > keepRemotes {
+		t.Fatalf("%d remotes tracked, bound %d", n, keepRemotes)
+	}
+	if len(c.Remotes) != maxRemotes || c.Remotes[0].Total.TxPayload != 2000 {
+		t.Fatalf("top remotes %d, first %+v", len(c.Remotes), c.Remotes[0])
 	}
 }

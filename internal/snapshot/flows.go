@@ -161,14 +161,16 @@ type Container struct {
 	Internal Traffic `json:"internal"`
 	// Unclassified is traffic whose peer is not one address: a listening
 	// socket's handshakes, unconnected UDP.
-	Unclassified Traffic   `json:"unclassified"`
-	TxRate       Rate      `json:"tx_bytes_per_second"`
-	RxRate       Rate      `json:"rx_bytes_per_second"`
-	Accepted     uint64    `json:"connections_accepted"` // TCP connections accepted since netmeter started
-	Requests     uint64    `json:"http_requests"`        // HTTP/1.x requests received since netmeter started
-	Opened       uint64    `json:"connections_opened"`   // TCP connections opened
-	Ports        []Port    `json:"ports,omitempty"`      // per local listening port
-	FirstSeen    time.Time `json:"first_seen"`
+	Unclassified Traffic `json:"unclassified"`
+	TxRate       Rate    `json:"tx_bytes_per_second"`
+	RxRate       Rate    `json:"rx_bytes_per_second"`
+	Accepted     uint64  `json:"connections_accepted"` // TCP connections accepted since netmeter started
+	Requests     uint64  `json:"http_requests"`        // HTTP/1.x requests received since netmeter started
+	Opened       uint64  `json:"connections_opened"`   // TCP connections opened
+	Ports        []Port  `json:"ports,omitempty"`      // per local listening port
+	// Remotes are the busiest remote addresses (up to 16), by bytes.
+	Remotes   []Remote  `json:"remotes,omitempty"`
+	FirstSeen time.Time `json:"first_seen"`
 }
 
 // Port is the traffic of the connections a container accepted on one port.
@@ -180,4 +182,10 @@ type Port struct {
 	// HTTPRequests counts HTTP/1.x requests by method (TLS and HTTP/2
 	// connections are counted in Accepted only).
 	HTTPRequests map[string]uint64 `json:"http_requests,omitempty"`
+}
+
+// Remote is a container's traffic with one remote address.
+type Remote struct {
+	Addr  string  `json:"addr"`
+	Total Traffic `json:"total"`
 }
