@@ -272,9 +272,16 @@ func TestProcessChild(t *testing.T) {
 	}
 	cmd := startSleep(t)
 	pid := cmd.Process.Pid
-	got, err := fs.Process(pid)
-	if err != nil {
-		t.Fatal(err)
+	// cmd.Start returns while the child may still be inside execve (state
+	// D, arguments not yet in place): wait until it runs sleep.
+	var got Info
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got, err = fs.Process(pid); err != nil {
+			t.Fatal(err)
+		}
+		if got.Cmdline != "" && got.State != 'D' {
+			break
+		}
 	}
 	sleep, _ := exec.LookPath("sleep")
 	if got.PPID != os.Getpid() || got.Cmdline != "sleep 30" || got.Comm != "sleep" {
