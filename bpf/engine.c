@@ -195,6 +195,17 @@ struct {
 } deaths SEC(".maps");
 
 /*
+ * Every new owner stamp (a socket created, or taken over by another
+ * process): userspace reads /proc/<pid> at once, while the process is
+ * surely alive, so even a process that lives for a millisecond is named
+ * and placed in its container. Losing one (ring full) only costs details.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 << 10);
+} owners SEC(".maps");
+
+/*
  * Anchors: types that no map or function signature names do not reach BTF,
  * and bpf2go mirrors to Go only what BTF has.
  */
@@ -384,6 +395,7 @@ static __always_inline void stamp(struct owner *o, __u64 pid_tgid)
 	o->start_boottime = task->group_leader->start_boottime;
 	o->netns = task->nsproxy->net_ns->ns.inum;
 	bpf_get_current_comm(o->comm, sizeof(o->comm));
+	bpf_ringbuf_output(&owners, o, sizeof(*o), 0);
 }
 
 SEC("cgroup/sock_create")

@@ -387,3 +387,31 @@ func TestContainerHTTPRequests(t *testing.T) {
 		t.Errorf("container requests %d, want %d", w.Requests, n+m)
 	}
 }
+
+// TestHostNetworkContainer: a container sharing the host's network namespace
+// is charged only its own sockets' traffic (by its cgroup; its short-lived
+// `docker exec` processes are read the moment they create a socket), and is
+// flagged as host network; the host's other traffic is not its.
+func TestHostNetworkContainer(t *testing.T) {
+	d := containertest.RequireDocker(t)
+	c := collect(t, pipeline.Config{DockerSockets: []string{d.Socket}, CRIEndpoints: []string{}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h := d.Run(t, containertest.RunOpts{Name: "nm-hostnet", Network: "host"})
+	srv := containertest.ListenCount(t, "127.0.0.1:0")
+	const n, other = 1_500_000, 4_000_000
+	h.Send(t, srv.Addr().String(), n)
+	// Traffic of the host itself on the same loopback, at the same time.
+	if _, err := containertest.SendCount(ctx, nil, srv.Addr().String(), other); err != nil {
+		t.Fatal(err)
+	}
+	c.settle(t, "nm-hostnet")
+	ct := c.container("nm-hostnet")
+	t.Logf("host-network container: host_network=%v total %+v host %+v", ct.HostNetwork, ct.Total, ct.Host)
+	if !ct.HostNetwork {
+		t.Error("not flagged as host network")
+	}
+	if ct.Total.TxPayload != n || ct.Total.RxPayload != rl(n) || ct.Host.TxPayload != n {
+		t.Errorf("payload %+v (host %+v), want tx %d rx %d, all with the host", ct.Total, ct.Host, n, rl(n))
+	}
+}

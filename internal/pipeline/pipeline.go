@@ -222,7 +222,16 @@ func Open(cfg Config) (*Pipeline, error) {
 	if cfg.Engine == "off" {
 		return p, nil
 	}
-	eng, err := engine.Open(engine.Options{PinPath: cfg.PinPath})
+	fs := procfs.NewFS(procfs.DefaultRoot)
+	res, err := procfs.NewResolver(fs)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	// Read /proc the moment a process stamps a socket: short-lived
+	// processes (a `docker exec`, a cron job) are gone by the next reading.
+	onOwner := func(o engine.Owner) { res.Lookup(int(o.TGID), procfs.StartTicksFromBoottime(o.StartBoottime)) }
+	eng, err := engine.Open(engine.Options{PinPath: cfg.PinPath, OnOwner: onOwner})
 	if err != nil {
 		if cfg.Engine == "on" {
 			p.Close()
@@ -233,12 +242,6 @@ func Open(cfg Config) (*Pipeline, error) {
 		return p, nil
 	}
 	p.closers = append(p.closers, eng.Close)
-	fs := procfs.NewFS(procfs.DefaultRoot)
-	res, err := procfs.NewResolver(fs)
-	if err != nil {
-		p.Close()
-		return nil, err
-	}
 	p.Loop.Engine = eng
 	hostNetns, _ := nsutil.Inode("")
 	ropts := []container.Option{container.WithErrorHandler(func(err error) {

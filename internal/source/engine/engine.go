@@ -61,6 +61,10 @@ type Options struct {
 	// and the same engine continues from the pinned counters (Reopened
 	// reports it). Unpin removes them.
 	PinPath string
+	// OnOwner, when set, is called (from a goroutine of the engine) for every
+	// new owner stamp: a socket created, or taken over by another process.
+	// It runs while that process is alive, so /proc can still be read.
+	OnOwner func(Owner)
 }
 
 // Owner is the process that created a socket or last sent or received on it.
@@ -136,12 +140,14 @@ type Reading struct {
 
 // Engine is bpf/engine.c loaded and attached.
 type Engine struct {
-	objs     engineObjects
-	links    []link.Link
-	iter     *link.Iter
-	adopters []*link.Iter
-	ring     *ringbuf.Reader
-	opt      Options
+	objs       engineObjects
+	links      []link.Link
+	iter       *link.Iter
+	adopters   []*link.Iter
+	ring       *ringbuf.Reader
+	ownerRing  *ringbuf.Reader
+	ownersDone chan struct{}
+	opt        Options
 
 	mu      sync.Mutex
 	dead    []Socket
@@ -235,7 +241,7 @@ func Open(opt Options) (*Engine, error) {
 	return e, nil
 }
 
-// start begins reading the ring buffer of final records.
+// start begins reading the ring buffers of final records and owners.
 func (e *Engine) start() error {
 	r, err := ringbuf.NewReader(e.objs.Deaths)
 	if err != nil {
@@ -243,7 +249,40 @@ func (e *Engine) start() error {
 	}
 	e.ring = r
 	go e.readDeaths()
+	if e.opt.OnOwner != nil && e.objs.Owners != nil {
+		or, err := ringbuf.NewReader(e.objs.Owners)
+		if err != nil {
+			return fmt.Errorf("open engine owner ring buffer: %w", err)
+		}
+		e.ownerRing, e.ownersDone = or, make(chan struct{})
+		go e.readOwners()
+	}
 	return nil
+}
+
+// readOwners passes every new owner stamp to Options.OnOwner until Close.
+func (e *Engine) readOwners() {
+	defer close(e.ownersDone)
+	var rec ringbuf.Record
+	var o engineOwner
+	for {
+		if err := e.ownerRing.ReadInto(&rec); err != nil {
+			return
+		}
+		if _, err := binary.Decode(rec.RawSample, binary.LittleEndian, &o); err != nil {
+			continue
+		}
+		e.opt.OnOwner(Owner{TGID: o.Tgid, TID: o.Pid, UID: o.Uid, CgroupID: o.CgroupId,
+			StartBoottime: o.StartBoottime, Netns: o.Netns, Comm: comm(o.Comm)})
+	}
+}
+
+func (e *Engine) stopOwners() {
+	if e.ownerRing != nil {
+		e.ownerRing.Close()
+		<-e.ownersDone
+		e.ownerRing = nil
+	}
 }
 
 func (e *Engine) attach(cg string) error {
@@ -429,6 +468,7 @@ func comm(c [16]int8) string {
 // is returned by the next Read, the rest stays in the (pinned) ring for the
 // next agent. Call it before the last Read of an agent that exits.
 func (e *Engine) Quiesce() {
+	e.stopOwners()
 	if e.ring != nil {
 		e.ring.Close()
 		<-e.done
@@ -578,6 +618,7 @@ func (e *Engine) Close() error {
 		}
 	}
 	e.links = nil
+	e.stopOwners()
 	if e.ring != nil {
 		if err := e.ring.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close engine ring buffer: %w", err))
@@ -597,7 +638,7 @@ func (e *Engine) pinnedMaps() map[string]**ebpf.Map {
 	return map[string]**ebpf.Map{
 		engineMapCountStore: &e.objs.CountStore, engineMapOwnerStore: &e.objs.OwnerStore, engineMapDeaths: &e.objs.Deaths,
 		engineMapTwCounts: &e.objs.TwCounts, engineMapKernelCounts: &e.objs.KernelCounts,
-		engineMapOverflowCounts: &e.objs.OverflowCounts, engineMapStats: &e.objs.Stats,
+		engineMapOverflowCounts: &e.objs.OverflowCounts, engineMapStats: &e.objs.Stats, engineMapOwners: &e.objs.Owners,
 	}
 }
 

@@ -136,6 +136,7 @@ const (
 	engineMapKernelCounts     = "kernel_counts"
 	engineMapOverflowCounts   = "overflow_counts"
 	engineMapOwnerStore       = "owner_store"
+	engineMapOwners           = "owners"
 	engineMapStats            = "stats"
 	engineMapTwCounts         = "tw_counts"
 	engineProgAdoptTcp        = "adopt_tcp"
@@ -220,6 +221,7 @@ type engineMapSpecs struct {
 	KernelCounts   *ebpf.MapSpec `ebpf:"kernel_counts"`
 	OverflowCounts *ebpf.MapSpec `ebpf:"overflow_counts"`
 	OwnerStore     *ebpf.MapSpec `ebpf:"owner_store"`
+	Owners         *ebpf.MapSpec `ebpf:"owners"`
 	Stats          *ebpf.MapSpec `ebpf:"stats"`
 	TwCounts       *ebpf.MapSpec `ebpf:"tw_counts"`
 }
@@ -260,6 +262,7 @@ type engineMaps struct {
 	KernelCounts   *ebpf.Map `ebpf:"kernel_counts"`
 	OverflowCounts *ebpf.Map `ebpf:"overflow_counts"`
 	OwnerStore     *ebpf.Map `ebpf:"owner_store"`
+	Owners         *ebpf.Map `ebpf:"owners"`
 	Stats          *ebpf.Map `ebpf:"stats"`
 	TwCounts       *ebpf.Map `ebpf:"tw_counts"`
 }
@@ -271,6 +274,7 @@ func (m *engineMaps) Close() error {
 		m.KernelCounts,
 		m.OverflowCounts,
 		m.OwnerStore,
+		m.Owners,
 		m.Stats,
 		m.TwCounts,
 	)
