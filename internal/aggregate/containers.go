@@ -35,6 +35,9 @@ type ctrEntry struct {
 	ref      container.Ref
 	named    bool
 	tx, rx   *rate.Meter
+	acc, opn *rate.Meter // connections accepted, opened
+	req      *rate.Meter // HTTP requests
+	last     [3]uint64   // accepted, opened, requests at the last interval
 	delta    snapshot.Traffic
 	procs    map[procKey]bool
 	sockets  int
@@ -136,7 +139,7 @@ func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, e *sockEntry, p
 		if len(f.ctrs) >= f.opt.MaxContainers {
 			return
 		}
-		c = &ctrEntry{ref: ref, tx: rate.New(now), rx: rate.New(now), procs: map[procKey]bool{}, ports: map[uint16]*snapshot.Port{}, remotes: map[netip.Addr]*snapshot.Traffic{}}
+		c = &ctrEntry{ref: ref, tx: rate.New(now), rx: rate.New(now), acc: rate.New(now), opn: rate.New(now), req: rate.New(now), procs: map[procKey]bool{}, ports: map[uint16]*snapshot.Port{}, remotes: map[netip.Addr]*snapshot.Traffic{}}
 		c.snap = snapshot.Container{ID: ref.ID, Runtime: ref.Runtime, Name: container.ShortID(ref.ID), Account: container.ShortID(ref.ID), FirstSeen: now}
 		f.ctrs[ref.ID] = c
 	}
@@ -247,9 +250,15 @@ func (f *Flows) containerList(now time.Time) []snapshot.Container {
 	for id, c := range f.ctrs {
 		c.tx.Add(now, c.delta.TxBytes)
 		c.rx.Add(now, c.delta.RxBytes)
+		cur := [3]uint64{c.snap.Accepted, c.snap.Opened, c.snap.Requests}
+		c.acc.Add(now, cur[0]-c.last[0])
+		c.opn.Add(now, cur[1]-c.last[1])
+		c.req.Add(now, cur[2]-c.last[2])
+		c.last = cur
 		s := c.snap
 		s.Delta, s.Sockets, s.Processes = c.delta, c.sockets, len(c.procs)
 		s.TxRate, s.RxRate = c.tx.Stats(now), c.rx.Stats(now)
+		s.AcceptedRate, s.OpenedRate, s.RequestRate = c.acc.Stats(now), c.opn.Stats(now), c.req.Stats(now)
 		for _, p := range c.ports {
 			pc := *p
 			pc.HTTPRequests = maps.Clone(p.HTTPRequests) // the snapshot is immutable

@@ -166,8 +166,12 @@ type Container struct {
 	RxRate       Rate    `json:"rx_bytes_per_second"`
 	Accepted     uint64  `json:"connections_accepted"` // TCP connections accepted since netmeter started
 	Requests     uint64  `json:"http_requests"`        // HTTP/1.x requests received since netmeter started
-	Opened       uint64  `json:"connections_opened"`   // TCP connections opened
-	Ports        []Port  `json:"ports,omitempty"`      // per local listening port
+	// AcceptedRate, OpenedRate and RequestRate are per second.
+	AcceptedRate Rate   `json:"connections_accepted_per_second"`
+	OpenedRate   Rate   `json:"connections_opened_per_second"`
+	RequestRate  Rate   `json:"http_requests_per_second"`
+	Opened       uint64 `json:"connections_opened"` // TCP connections opened
+	Ports        []Port `json:"ports,omitempty"`    // per local listening port
 	// Remotes are the busiest remote addresses (up to 16), by bytes.
 	Remotes   []Remote  `json:"remotes,omitempty"`
 	FirstSeen time.Time `json:"first_seen"`
