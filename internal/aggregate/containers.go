@@ -1,17 +1,22 @@
 package aggregate
 
 import (
+	"bytes"
 	"cmp"
+	"fmt"
 	"maps"
 	"net/netip"
+	"os"
 	"slices"
 	"time"
 
 	"github.com/netmeter/netmeter/internal/attribution/container"
 	"github.com/netmeter/netmeter/internal/attribution/procfs"
+	"github.com/netmeter/netmeter/internal/nsutil"
 	"github.com/netmeter/netmeter/internal/rate"
 	"github.com/netmeter/netmeter/internal/snapshot"
 	"github.com/netmeter/netmeter/internal/source/engine"
+	"github.com/netmeter/netmeter/internal/source/iface"
 )
 
 // ContainerResolver names containers through their runtime
@@ -44,6 +49,7 @@ type ctrEntry struct {
 	ports    map[uint16]*snapshot.Port
 	remotes  map[netip.Addr]*snapshot.Traffic
 	lastSeen time.Time
+	pid      int // a process of the container, to read its namespace's /proc/<pid>/net/dev
 }
 
 // Bounds of the per-container remote table: the busiest maxRemotes are
@@ -148,6 +154,9 @@ func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, e *sockEntry, p
 			c.named = true
 			c.snap.Runtime, c.snap.Name, c.snap.Image, c.snap.Account = cmp.Or(info.Runtime, ref.Runtime), info.Name, info.Image, info.Account
 			c.snap.Labels, c.snap.PodName, c.snap.PodNamespace, c.snap.HostNetwork = info.Labels, info.PodName, info.PodNamespace, info.HostNetwork
+			if info.PID > 0 {
+				c.pid = info.PID // the init process lives as long as the container
+			}
 			if info.ComposeService != "" {
 				c.snap.ComposeService = info.ComposeProject + "/" + info.ComposeService
 			}
@@ -160,6 +169,9 @@ func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, e *sockEntry, p
 	}
 	if delta != (snapshot.Traffic{}) {
 		c.procs[k] = true
+	}
+	if c.pid == 0 && p.info && !p.snap.Exited {
+		c.pid = p.snap.PID
 	}
 	c.delta = c.delta.Add(delta)
 	c.snap.Total = c.snap.Total.Add(delta)
@@ -259,6 +271,11 @@ func (f *Flows) containerList(now time.Time) []snapshot.Container {
 		s.Delta, s.Sockets, s.Processes = c.delta, c.sockets, len(c.procs)
 		s.TxRate, s.RxRate = c.tx.Stats(now), c.rx.Stats(now)
 		s.AcceptedRate, s.OpenedRate, s.RequestRate = c.acc.Stats(now), c.opn.Stats(now), c.req.Stats(now)
+		if !s.HostNetwork && c.pid > 0 && f.opt.HostNetns != s.NetnsInode {
+			if s.Netns = netnsCounters(f.opt.ProcRoot, c.pid, s.NetnsInode); s.Netns == nil {
+				c.pid = 0 // gone: take the next live process
+			}
+		}
 		for _, p := range c.ports {
 			pc := *p
 			pc.HTTPRequests = maps.Clone(p.HTTPRequests) // the snapshot is immutable
@@ -280,4 +297,38 @@ func (f *Flows) containerList(now time.Time) []snapshot.Container {
 		return cmp.Compare(a.ID, b.ID)
 	})
 	return out
+}
+
+// netnsCounters sums the non-loopback interfaces of the namespace pid lives
+// in, if it is still the container's namespace.
+func netnsCounters(procRoot string, pid int, netns uint64) *snapshot.NetnsCounters {
+	if procRoot == "" {
+		return nil
+	}
+	dir := fmt.Sprintf("%s/%d", procRoot, pid)
+	if ino, err := nsutil.Inode(dir + "/ns/net"); err != nil || ino != netns {
+		return nil // gone, or not in that namespace any more
+	}
+	b, err := os.ReadFile(dir + "/net/dev")
+	if err != nil {
+		return nil
+	}
+	links, err := iface.ParseProcNetDev(bytes.NewReader(b))
+	if err != nil {
+		return nil
+	}
+	var n snapshot.NetnsCounters
+	for _, l := range links {
+		if l.Name == "lo" {
+			continue
+		}
+		k := l.Counters
+		n.RxBytes += k.RxBytes
+		n.TxBytes += k.TxBytes
+		n.RxPackets += k.RxPackets
+		n.TxPackets += k.TxPackets
+		n.RxDropped += k.RxDropped
+		n.TxDropped += k.TxDropped
+	}
+	return &n
 }

@@ -52,6 +52,9 @@ type FlowOptions struct {
 	// container↔host traffic apart.
 	HostNetns     uint64
 	MaxContainers int
+	// ProcRoot ("/proc") lets containers report their namespace's interface
+	// counters; "" leaves them out.
+	ProcRoot string
 }
 
 // procKey names a process across PID reuse.

@@ -168,6 +168,17 @@ func TestDockerContainers(t *testing.T) {
 	if w.External != (snapshot.Traffic{}) || b.External != (snapshot.Traffic{}) {
 		t.Errorf("external traffic where there is none: web %+v db %+v", w.External, b.External)
 	}
+	// Cross-check with the kernel's counters of db's own namespace: its eth0
+	// carried db's packets (plus an Ethernet header each, and ARP).
+	if b.Netns == nil {
+		t.Error("db: no namespace interface counters")
+	} else {
+		wire := b.Total.TxBytes + 14*b.Total.TxPackets
+		t.Logf("db: sockets %d IP bytes in %d packets (%d on the wire); its eth0 sent %d bytes in %d packets", b.Total.TxBytes, b.Total.TxPackets, wire, b.Netns.TxBytes, b.Netns.TxPackets)
+		if b.Netns.TxBytes < wire || float64(b.Netns.TxBytes) > 1.01*float64(wire)+2000 {
+			t.Errorf("db's eth0 sent %d bytes, sockets account for %d: beyond 1 %% + 2 kB of ARP", b.Netns.TxBytes, wire)
+		}
+	}
 	if w.Accepted != 2 || b.Opened != 1 {
 		t.Errorf("connections: web accepted %d (want 2), db opened %d (want 1)", w.Accepted, b.Opened)
 	}

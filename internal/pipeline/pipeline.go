@@ -260,7 +260,7 @@ func Open(cfg Config) (*Pipeline, error) {
 	}
 	p.closers = append(p.closers, reg.Close)
 	p.Loop.Flows = aggregate.NewFlows(aggregate.FlowOptions{
-		Resolver: res, SocketInodes: fs.SocketInodes, HostNetns: hostNetns, Containers: newRegistryResolver(reg),
+		Resolver: res, SocketInodes: fs.SocketInodes, HostNetns: hostNetns, Containers: newRegistryResolver(reg), ProcRoot: procfs.DefaultRoot,
 		MaxConnections: cfg.MaxConnections, MaxProcesses: cfg.MaxProcesses,
 	})
 	if cfg.StateFile != "" {

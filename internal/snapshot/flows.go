@@ -173,8 +173,25 @@ type Container struct {
 	Opened       uint64 `json:"connections_opened"` // TCP connections opened
 	Ports        []Port `json:"ports,omitempty"`    // per local listening port
 	// Remotes are the busiest remote addresses (up to 16), by bytes.
-	Remotes   []Remote  `json:"remotes,omitempty"`
-	FirstSeen time.Time `json:"first_seen"`
+	Remotes []Remote `json:"remotes,omitempty"`
+	// Netns is the kernel's interface counters of its network namespace
+	// (nil for host networking or when no process of it can be read).
+	Netns     *NetnsCounters `json:"netns_interfaces,omitempty"`
+	FirstSeen time.Time      `json:"first_seen"`
+}
+
+// NetnsCounters are the kernel's counters of a container's own network
+// namespace, summed over its interfaces except loopback: L2 bytes (the
+// Ethernet header included), since the interfaces were created. They are a
+// cross-check of the socket counts, not a replacement (they include ARP and
+// every process in the namespace, and say nothing for host networking).
+type NetnsCounters struct {
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	RxPackets uint64 `json:"rx_packets"`
+	TxPackets uint64 `json:"tx_packets"`
+	RxDropped uint64 `json:"rx_dropped"`
+	TxDropped uint64 `json:"tx_dropped"`
 }
 
 // Port is the traffic of the connections a container accepted on one port.
