@@ -253,24 +253,37 @@ func TestProcessAttributionExact(t *testing.T) {
 					rxB: cp.Total.RxBytes + ethHdr*cp.Total.RxPackets, rxP: cp.Total.RxPackets}
 				wantB := flow{txB: sp.Total.TxBytes + ethHdr*sp.Total.TxPackets, txP: sp.Total.TxPackets,
 					rxB: sp.Total.RxBytes + ethHdr*sp.Total.RxPackets, rxP: sp.Total.RxPackets}
-				// One known gap: a client that closes before the server's FIN
-				// arrives leaves a FIN_WAIT2 mini-socket; the kernel runs no
-				// cgroup hook for packets it receives, and its ACK leaves
-				// through the namespace's control socket (outside the test
-				// cgroup; "kernel" when attached at the root). So the client
-				// side may miss, per connection, one payload-free packet each
-				// way; anything else is an error.
+				// One known gap: packets handled by a socket that is no longer
+				// a full one. A client that closes before the server's FIN
+				// leaves a FIN_WAIT2/TIME_WAIT mini-socket: the kernel runs no
+				// cgroup hook for what it receives, and its ACKs leave through
+				// the namespace's control socket (outside the test cgroup;
+				// "kernel" when attached at the root). Under load, late
+				// retransmissions reach a socket already destroyed and are
+				// answered the same way. So each side may miss a few
+				// payload-free packets per connection — never payload: every
+				// missing packet is at most one header long.
 				hdr := uint64(ethHdr + ipv4Hdr + tcpHdr)
 				if c.six {
 					hdr = ethHdr + ipv6Hdr + tcpHdr
 				}
-				gap := flow{a.rxB - wantA.rxB, a.txB - wantA.txB, a.rxP - wantA.rxP, a.txP - wantA.txP}
-				if gap != (flow{}) {
-					t.Logf("client side: %d packets in and %d out handled by FIN_WAIT2/TIME_WAIT mini-sockets (%d B)", gap.rxP, gap.txP, gap.rxB+gap.txB)
-				}
-				if b != wantB || a.rxB < wantA.rxB || a.txB < wantA.txB || gap.rxP > uint64(c.conns) || gap.txP > uint64(c.conns) ||
-					gap.rxB != gap.rxP*hdr || gap.txB != gap.txP*hdr || (c.proto == "udp" && gap != (flow{})) {
-					t.Errorf("veth counters differ from the processes' IP bytes + Ethernet headers:\nA kernel %+v netmeter %+v\nB kernel %+v netmeter %+v", a, wantA, b, wantB)
+				for _, side := range []struct {
+					name         string
+					kernel, seen flow
+				}{{"client", a, wantA}, {"server", b, wantB}} {
+					k, n := side.kernel, side.seen
+					if k.rxB < n.rxB || k.txB < n.txB || k.rxP < n.rxP || k.txP < n.txP {
+						t.Errorf("%s: netmeter counted more than the veth: kernel %+v netmeter %+v", side.name, k, n)
+						continue
+					}
+					gap := flow{k.rxB - n.rxB, k.txB - n.txB, k.rxP - n.rxP, k.txP - n.txP}
+					if gap != (flow{}) {
+						t.Logf("%s side: %d packets in and %d out not on a full socket (%d B)", side.name, gap.rxP, gap.txP, gap.rxB+gap.txB)
+					}
+					if gap.rxP > 2*uint64(c.conns) || gap.txP > 2*uint64(c.conns) || gap.rxB > gap.rxP*hdr || gap.txB > gap.txP*hdr ||
+						(c.proto == "udp" && gap != (flow{})) {
+						t.Errorf("%s: veth counters differ from the processes' IP bytes + Ethernet headers beyond payload-free packets:\nkernel %+v netmeter %+v", side.name, k, n)
+					}
 				}
 			}
 			all := cp.Total.TxBytes + cp.Total.RxBytes + sp.Total.TxBytes + sp.Total.RxBytes
