@@ -145,7 +145,7 @@ func Open(nsPath, table string) (*Counters, error) {
 	if err := conn.Flush(); err != nil {
 		c.closeFile()
 		if errors.Is(err, unix.EEXIST) {
-			return nil, fmt.Errorf("create table inet %s: %w (left behind by a crashed run? remove it with nftcount.Cleanup)", table, ErrTableExists)
+			return nil, fmt.Errorf("nftcount: create table inet %s: %w (left behind by a crashed run? remove it with nftcount.Cleanup)", table, ErrTableExists)
 		}
 		return nil, wrapErr("create table inet "+table, err)
 	}
