@@ -102,7 +102,7 @@ func (a *app) openLoop(withEngine bool) (*aggregate.Loop, func(), error) {
 	nsPath := netnsPath(a.cfg.Netns)
 	p, err := pipeline.Open(pipeline.Config{
 		Interval: a.cfg.Interval, NetnsPath: nsPath, NetnsName: a.cfg.Netns, Source: a.cfg.Source,
-		Engine: mode, MaxLinkRate: a.cfg.MaxLinkRate, Log: a.log,
+		Engine: mode, MaxLinkRate: a.cfg.MaxLinkRate, Log: a.log, NftCounters: a.cfg.NftCounters && mode != "off",
 	})
 	if err != nil {
 		if mode == "on" {

@@ -282,6 +282,14 @@ func (f *Flows) containerList(now time.Time) []snapshot.Container {
 			s.Ports = append(s.Ports, pc)
 		}
 		slices.SortFunc(s.Ports, func(a, b snapshot.Port) int { return cmp.Compare(a.Port, b.Port) })
+		if !s.HostNetwork && s.NetnsInode != 0 && s.NetnsInode != f.opt.HostNetns {
+			for a, ns := range f.addrNetns {
+				if ns == s.NetnsInode {
+					s.Addresses = append(s.Addresses, a.String())
+				}
+			}
+			slices.Sort(s.Addresses)
+		}
 		s.Remotes = c.topRemotes()
 		out = append(out, s)
 		c.delta, c.sockets = snapshot.Traffic{}, 0

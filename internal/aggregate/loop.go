@@ -35,8 +35,12 @@ type Loop struct {
 	Ledger     *Ledger
 	Checkpoint string
 	SaveEvery  time.Duration
-	Log        *slog.Logger
-	lastSave   time.Time
+	// Enrich, when set, adds to each snapshot what other sources know
+	// (e.g. firewall counters); it runs in the loop, before the snapshot is
+	// published.
+	Enrich   func(*snapshot.Snapshot)
+	Log      *slog.Logger
+	lastSave time.Time
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -77,6 +81,9 @@ func (l *Loop) Poll() (snapshot.Snapshot, error) {
 			MapFull:  st.CountStoreFail + st.TimewaitFull + st.BucketFull,
 			RingLost: st.RingFull + st.PendingDropped,
 		}
+	}
+	if l.Enrich != nil {
+		l.Enrich(&s)
 	}
 	return s, nil
 }

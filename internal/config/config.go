@@ -30,6 +30,7 @@ type Config struct {
 	StateFile   string
 	PinPath     string
 	BillingDay  int
+	NftCounters bool
 	Source      string
 	Interfaces  []string
 	Units       string
@@ -97,6 +98,16 @@ var Options = []Option{
 				return fmt.Errorf("%q is not a day from 1 to 28", v)
 			}
 			c.BillingDay = d
+			return nil
+		}},
+	{Flag: "nft-counters", Kind: "bool", Default: "false",
+		Usage: "also keep nftables named counters of every container's addresses (table inet netmeter, removed at exit) for firewall-level comparison; off by default: netmeter needs no firewall rules",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			c.NftCounters = b
 			return nil
 		}},
 	{Flag: "source", Kind: "string", Default: "auto",
@@ -172,7 +183,10 @@ func (f *flagValue) Type() string       { return f.kind }
 func RegisterFlags(flags *pflag.FlagSet) {
 	flags.String("config", "", "config file (YAML); default "+DefaultFile+" if it exists [env NETMETER_CONFIG]")
 	for _, o := range Options {
-		flags.Var(&flagValue{kind: o.Kind, val: o.Default}, o.Flag, fmt.Sprintf("%s [env %s]", o.Usage, o.Env()))
+		f := flags.VarPF(&flagValue{kind: o.Kind, val: o.Default}, o.Flag, "", fmt.Sprintf("%s [env %s]", o.Usage, o.Env()))
+		if o.Kind == "bool" {
+			f.NoOptDefVal = "true" // --nft-counters alone means true
+		}
 	}
 }
 

@@ -136,3 +136,13 @@ func TestDocsInSync(t *testing.T) {
 		}
 	}
 }
+
+func TestBoolFlagAlone(t *testing.T) {
+	c, err := load(t, []string{"--nft-counters"}, nil)
+	if err != nil || !c.NftCounters {
+		t.Fatalf("--nft-counters alone: %v %v", c.NftCounters, err)
+	}
+	if _, err := load(t, []string{"--nft-counters=maybe"}, nil); err == nil {
+		t.Fatal("--nft-counters=maybe accepted")
+	}
+}

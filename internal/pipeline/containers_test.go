@@ -426,3 +426,49 @@ func TestHostNetworkContainer(t *testing.T) {
 		t.Errorf("payload %+v (host %+v), want tx %d rx %d, all with the host", ct.Total, ct.Host, n, rl(n))
 	}
 }
+
+// TestFirewallCounters: with NftCounters, the nftables named counters of a
+// container's address (in the test's host-side namespace, never the real
+// host's firewall) count the same IP bytes as its sockets.
+func TestFirewallCounters(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	net := containertest.NewHandMadeNet(t)
+	c := collect(t, pipeline.Config{DockerSockets: []string{}, CRIEndpoints: []string{},
+		NetnsPath: net.Host.Path(), NftCounters: true, NftTable: "nmtest"})
+	a := containertest.HandMade(t, containertest.HandMadeOpts{Net: net})
+	send := func(n int64) {
+		t.Helper()
+		sink := a.Sink(t, 8080)
+		if _, err := containertest.SendCount(ctx, net.HostDial, netip.AddrPortFrom(a.IP, 8080).String(), n); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := sink.Wait(ctx); err != nil || got != n {
+			t.Fatalf("sink got %d, %v", got, err)
+		}
+	}
+	name := a.ID[:12]
+	send(1000) // netmeter learns the container's address from its sockets
+	var before snapshot.Container
+	for range 50 {
+		time.Sleep(200 * time.Millisecond)
+		if before = c.container(name); before.Firewall != nil {
+			break
+		}
+	}
+	if before.Firewall == nil {
+		t.Fatalf("no firewall counters for %s (addresses %v)", name, before.Addresses)
+	}
+	const n = 2_000_000
+	send(n)
+	c.settle(t, name)
+	time.Sleep(300 * time.Millisecond)
+	after := c.container(name)
+	fw := snapshot.FirewallCounters{InBytes: after.Firewall.InBytes - before.Firewall.InBytes, OutBytes: after.Firewall.OutBytes - before.Firewall.OutBytes,
+		InPackets: after.Firewall.InPackets - before.Firewall.InPackets, OutPackets: after.Firewall.OutPackets - before.Firewall.OutPackets}
+	rx, tx := after.Total.RxBytes-before.Total.RxBytes, after.Total.TxBytes-before.Total.TxBytes
+	t.Logf("container %s %v: sockets rx %d tx %d IP bytes; nftables in %d (%d pkts) out %d (%d pkts)", name, after.Addresses, rx, tx, fw.InBytes, fw.InPackets, fw.OutBytes, fw.OutPackets)
+	if fw.InBytes != rx || fw.OutBytes != tx {
+		t.Errorf("nftables in/out %d/%d, sockets rx/tx %d/%d", fw.InBytes, fw.OutBytes, rx, tx)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -18,8 +19,10 @@ import (
 	"github.com/netmeter/netmeter/internal/attribution/container"
 	"github.com/netmeter/netmeter/internal/attribution/procfs"
 	"github.com/netmeter/netmeter/internal/nsutil"
+	"github.com/netmeter/netmeter/internal/snapshot"
 	"github.com/netmeter/netmeter/internal/source/engine"
 	"github.com/netmeter/netmeter/internal/source/iface"
+	"github.com/netmeter/netmeter/internal/source/nftcount"
 )
 
 // Config selects the sources.
@@ -49,7 +52,13 @@ type Config struct {
 	// looked for (default: their standard sockets).
 	DockerSockets []string
 	CRIEndpoints  []string
-	Log           *slog.Logger
+	// NftCounters keeps nftables named counters of every container's
+	// addresses in table NftTable (default "netmeter") of the namespace at
+	// NetnsPath — only when a user asks for firewall-level counters. The
+	// table is removed at Close; one left by a crashed run is replaced.
+	NftCounters bool
+	NftTable    string
+	Log         *slog.Logger
 }
 
 // Pipeline is an opened set of sources and the loop over them.
@@ -263,6 +272,12 @@ func Open(cfg Config) (*Pipeline, error) {
 		Resolver: res, SocketInodes: fs.SocketInodes, HostNetns: hostNetns, Containers: newRegistryResolver(reg), ProcRoot: procfs.DefaultRoot,
 		MaxConnections: cfg.MaxConnections, MaxProcesses: cfg.MaxProcesses,
 	})
+	if cfg.NftCounters {
+		if err := p.openFirewall(cfg, log); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
 	if cfg.StateFile != "" {
 		day := cfg.BillingDay
 		if day == 0 {
@@ -291,4 +306,66 @@ func Open(cfg Config) (*Pipeline, error) {
 		p.Ledger = l
 	}
 	return p, nil
+}
+
+// openFirewall adds nftables counters of the containers' addresses to every
+// snapshot.
+func (p *Pipeline) openFirewall(cfg Config, log *slog.Logger) error {
+	nc, err := nftcount.Open(cfg.NetnsPath, cfg.NftTable)
+	if errors.Is(err, nftcount.ErrTableExists) {
+		// Left by a netmeter that did not exit cleanly.
+		if cerr := nftcount.Cleanup(cfg.NetnsPath, cfg.NftTable); cerr != nil {
+			return fmt.Errorf("replace stale nftables table: %w", cerr)
+		}
+		nc, err = nftcount.Open(cfg.NetnsPath, cfg.NftTable)
+	}
+	if err != nil {
+		return fmt.Errorf("nftables counters: %w", err)
+	}
+	p.closers = append(p.closers, nc.Close)
+	var lastSet string
+	p.Loop.Enrich = func(s *snapshot.Snapshot) {
+		var rules []nftcount.Rule
+		owner := map[string]int{} // counter name → container index
+		for i, c := range s.Containers {
+			for j, a := range c.Addresses {
+				addr, err := netip.ParseAddr(a)
+				if err != nil || len(c.ID) < 12 {
+					continue
+				}
+				name := fmt.Sprintf("c%s_%d", c.ID[:12], j)
+				rules = append(rules, nftcount.Rule{Name: name, Addr: addr})
+				owner[name] = i
+			}
+		}
+		if key := fmt.Sprint(rules); key != lastSet {
+			if err := nc.Set(rules); err != nil {
+				log.Warn("nftables counters not updated", "component", "firewall", "err", err)
+				return
+			}
+			lastSet = key
+		}
+		counts, err := nc.Read()
+		if err != nil {
+			log.Warn("nftables counters unreadable", "component", "firewall", "err", err)
+			return
+		}
+		for name, n := range counts {
+			i, ok := owner[name]
+			if !ok {
+				continue
+			}
+			c := &s.Containers[i]
+			f := c.Firewall
+			if f == nil {
+				f = &snapshot.FirewallCounters{}
+				c.Firewall = f
+			}
+			f.InBytes += n.InBytes
+			f.InPackets += n.InPackets
+			f.OutBytes += n.OutBytes
+			f.OutPackets += n.OutPackets
+		}
+	}
+	return nil
 }

@@ -176,8 +176,12 @@ type Container struct {
 	Remotes []Remote `json:"remotes,omitempty"`
 	// Netns is the kernel's interface counters of its network namespace
 	// (nil for host networking or when no process of it can be read).
-	Netns     *NetnsCounters `json:"netns_interfaces,omitempty"`
-	FirstSeen time.Time      `json:"first_seen"`
+	Netns *NetnsCounters `json:"netns_interfaces,omitempty"`
+	// Firewall holds the nftables counters of its addresses (--nft-counters).
+	Firewall *FirewallCounters `json:"firewall,omitempty"`
+	// Addresses are the container's own addresses, as its sockets use them.
+	Addresses []string  `json:"addresses,omitempty"`
+	FirstSeen time.Time `json:"first_seen"`
 }
 
 // NetnsCounters are the kernel's counters of a container's own network
@@ -192,6 +196,16 @@ type NetnsCounters struct {
 	TxPackets uint64 `json:"tx_packets"`
 	RxDropped uint64 `json:"rx_dropped"`
 	TxDropped uint64 `json:"tx_dropped"`
+}
+
+// FirewallCounters are nftables named counters of a container's addresses,
+// kept only when the user asks for them (--nft-counters): L3 bytes at the
+// input, output and forward hooks of the host.
+type FirewallCounters struct {
+	InBytes    uint64 `json:"in_bytes"`
+	InPackets  uint64 `json:"in_packets"`
+	OutBytes   uint64 `json:"out_bytes"`
+	OutPackets uint64 `json:"out_packets"`
 }
 
 // Port is the traffic of the connections a container accepted on one port.
