@@ -197,6 +197,7 @@ is docs/TOP_JSON.md (and docs/IFSTAT_JSON.md for interfaces).`,
 	f.StringVarP(&watch, "watch", "w", "", "print every period (seconds, or a duration like 500ms) until interrupted")
 	f.IntVarP(&o.count, "count", "c", 0, "with --watch, stop after this many snapshots (0 = no limit)")
 	f.StringVar(&o.view, "view", "all", "tables to print: all, processes, connections or containers")
+	f.BoolVar(&a.ledger, "ledger", false, "keep the billing ledger in --state-file while running (read it with 'netmeter ledger'); with --pin-path it continues across runs")
 	f.BoolVar(&containers, "containers", false, "print containers (same as --view containers; with --json every snapshot has them)")
 	return cmd
 }

@@ -26,6 +26,9 @@ var version = "dev"
 type app struct {
 	cfg config.Config
 	log *slog.Logger
+	// ledger makes the collection keep the billing ledger in --state-file
+	// (netmeter top --ledger) until `netmeter serve` does it.
+	ledger bool
 }
 
 func newRoot() *cobra.Command {
@@ -100,10 +103,14 @@ func (a *app) openLoop(withEngine bool) (*aggregate.Loop, func(), error) {
 		mode = "off"
 	}
 	nsPath := netnsPath(a.cfg.Netns)
-	p, err := pipeline.Open(pipeline.Config{
+	pc := pipeline.Config{
 		Interval: a.cfg.Interval, NetnsPath: nsPath, NetnsName: a.cfg.Netns, Source: a.cfg.Source,
 		Engine: mode, MaxLinkRate: a.cfg.MaxLinkRate, Log: a.log, NftCounters: a.cfg.NftCounters && mode != "off",
-	})
+	}
+	if a.ledger && mode != "off" {
+		pc.StateFile, pc.PinPath, pc.BillingDay = a.cfg.StateFile, a.cfg.PinPath, a.cfg.BillingDay
+	}
+	p, err := pipeline.Open(pc)
 	if err != nil {
 		if mode == "on" {
 			err = fmt.Errorf("%w (or run with --engine off for interfaces only)", err)
