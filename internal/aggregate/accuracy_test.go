@@ -1,7 +1,6 @@
 package aggregate_test
 
 import (
-	"bytes"
 	"context"
 	"net/netip"
 	"os"
@@ -99,21 +98,11 @@ func (s *side) kernel(t *testing.T) snapshot.LinkCounters {
 
 func procNetDev(t *testing.T, ns *testnet.Netns, link string) snapshot.LinkCounters {
 	t.Helper()
-	b, err := ns.ProcNetDev()
+	c, err := ns.LinkCounters(link)
 	if err != nil {
 		t.Fatal(err)
 	}
-	links, err := iface.ParseProcNetDev(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range links {
-		if l.Name == link {
-			return l.Counters
-		}
-	}
-	t.Fatalf("%s not in /proc/net/dev of %s", link, ns)
-	return snapshot.LinkCounters{}
+	return c
 }
 
 type flow struct{ rxB, txB, rxP, txP uint64 }

@@ -23,30 +23,11 @@ type devStats struct{ RxBytes, RxPackets, TxBytes, TxPackets uint64 }
 
 func netDev(t testing.TB, ns *testnet.Netns, link string) devStats {
 	t.Helper()
-	b, err := ns.ProcNetDev()
+	c, err := ns.LinkCounters(link)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		name, rest, ok := strings.Cut(line, ":")
-		if !ok || strings.TrimSpace(name) != link {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) < 16 {
-			t.Fatalf("short /proc/net/dev line %q", line)
-		}
-		u := func(i int) uint64 {
-			v, err := strconv.ParseUint(f[i], 10, 64)
-			if err != nil {
-				t.Fatalf("parse %q: %v", line, err)
-			}
-			return v
-		}
-		return devStats{RxBytes: u(0), RxPackets: u(1), TxBytes: u(8), TxPackets: u(9)}
-	}
-	t.Fatalf("no %s in /proc/net/dev of %s", link, ns)
-	return devStats{}
+	return devStats{RxBytes: c.RxBytes, RxPackets: c.RxPackets, TxBytes: c.TxBytes, TxPackets: c.TxPackets}
 }
 
 // openIn opens the counters in ns and registers their removal, even when
