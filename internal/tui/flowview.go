@@ -129,10 +129,13 @@ func (m Model) connColumns() []fcol {
 // "curl ⇄ nginx".
 func connProcess(c *snapshot.Connection) string {
 	name := func(o snapshot.Owner) string {
-		if o.Comm == "" {
-			return "pid " + strconv.Itoa(o.PID)
+		switch {
+		case o.Comm != "":
+			return o.Comm
+		case o.PID == 0:
+			return "[no process]" // a socket nobody holds (kernel, or older than netmeter and unclaimed)
 		}
-		return o.Comm
+		return "pid " + strconv.Itoa(o.PID)
 	}
 	if c.Peer != nil {
 		return name(c.Owner) + " ⇄ " + name(*c.Peer)
