@@ -111,15 +111,31 @@ func TestPreexistingConnectionAndRates(t *testing.T) {
 	if n := <-received; n != chunk*rounds {
 		t.Fatalf("server received %d", n)
 	}
-	stopped := time.Now()
+	// The traffic has stopped once the last packets (FIN, ACK) are counted:
+	// the totals stay the same for three readings. From then on, every rate
+	// must fall to zero within one 2 s window.
 	var me netmeter.Process
+	var stopped time.Time
+	var last netmeter.Traffic
+	still := 0
 	for s := range sub {
 		for _, p := range s.Processes {
 			if p.PID == os.Getpid() {
 				me = p
 			}
 		}
-		if time.Since(stopped) > 2500*time.Millisecond {
+		if stopped.IsZero() {
+			if me.Total == last {
+				still++
+			} else {
+				still, last = 0, me.Total
+			}
+			if still == 3 {
+				stopped = s.Time.Add(-3 * 200 * time.Millisecond)
+			}
+			continue
+		}
+		if s.Time.Sub(stopped) > 2500*time.Millisecond {
 			break
 		}
 	}

@@ -80,9 +80,11 @@ struct counts {
 	struct tuple last;
 	__u8 role;	 /* enum tcp_role */
 	__u8 http_ready; /* server: the next data segment may begin an HTTP/1.x request */
-	__u8 _pad[6];
+	__u8 seq_init;	 /* TCP: seq_mark is set */
+	__u8 fin_seen;	 /* TCP: the peer's FIN was consumed (it advances copied_seq by one) */
+	__u8 _pad[4];
 	__u32 http[HTTP_METHODS]; /* HTTP/1.x request lines seen, by enum http_method */
-	__u32 _pad2;
+	__u32 seq_mark;		  /* TCP: copied_seq at the last count */
 };
 
 /* Which end of a TCP connection a socket is, from its handshake. */
@@ -440,7 +442,8 @@ static __always_inline void on_payload(struct sock *sk, int ret, int tx)
 	o = bpf_sk_storage_get(&owner_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (o && (o->tgid != pid_tgid >> 32 || o->start_boottime == 0))
 		stamp(o, pid_tgid);
-	if (ret <= 0)
+	/* TCP reads are counted by rcv_space (splice too): here only the owner. */
+	if (ret <= 0 || (!tx && sk->sk_protocol == IPPROTO_TCP))
 		return;
 	c = bpf_sk_storage_get(&count_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!c) {
@@ -485,8 +488,52 @@ int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
 		c->http_ready = 1;
 	} else if (oldstate == BPF_TCP_SYN_SENT)
 		c->role = ROLE_CLIENT;
+	if (newstate == BPF_TCP_ESTABLISHED && !c->seq_init) {
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock((struct sock *)sk);
+
+		if (tp) {
+			c->seq_mark = tp->copied_seq; /* nothing read yet */
+			c->seq_init = 1;
+		}
+	}
 	if (sk->__sk_common.skc_num)
 		read_tuple(&c->last, (struct sock *)sk);
+	return 0;
+}
+
+/*
+ * TCP payload read by the application, by recvmsg or splice (which passes no
+ * recv hook): the kernel calls this after advancing copied_seq. Reading the
+ * peer's FIN advances copied_seq by one more: not payload.
+ */
+SEC("tp_btf/tcp_rcv_space_adjust")
+int BPF_PROG(rcv_space, struct sock *sk)
+{
+	struct counts *c = bpf_sk_storage_get(&count_store, sk, 0, 0);
+	struct tcp_sock *tp;
+	__u32 copied, delta;
+
+	if (!c)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return 0;
+	copied = tp->copied_seq;
+	if (!c->seq_init) {
+		/* Never saw its start (another namespace, not adopted): from now on. */
+		c->seq_mark = copied;
+		c->seq_init = 1;
+		return 0;
+	}
+	delta = copied - c->seq_mark;
+	if (!delta)
+		return 0;
+	if (!c->fin_seen && (sk->sk_shutdown & 1) && copied == tp->rcv_nxt) {
+		c->fin_seen = 1; /* RCV_SHUTDOWN and all read: the FIN was consumed */
+		delta -= 1;
+	}
+	c->seq_mark = copied;
+	ATOMIC_ADD(&c->payload_rx, delta);
 	return 0;
 }
 
@@ -635,6 +682,14 @@ static __always_inline void adopt(struct sock *sk)
 
 	if (c && !c->last.family)
 		read_tuple(&c->last, sk);
+	if (c && !c->seq_init && sk->sk_protocol == IPPROTO_TCP) {
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+		if (tp) {
+			c->seq_mark = tp->copied_seq; /* count what it reads from now on */
+			c->seq_init = 1;
+		}
+	}
 }
 
 SEC("iter/tcp")

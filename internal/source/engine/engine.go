@@ -301,7 +301,7 @@ func (e *Engine) attach(cg string) error {
 		}
 		e.links = append(e.links, l)
 	}
-	for _, p := range []*ebpf.Program{e.objs.SendLength, e.objs.RecvLength, e.objs.TcpDestroy, e.objs.SetState} {
+	for _, p := range []*ebpf.Program{e.objs.SendLength, e.objs.RecvLength, e.objs.TcpDestroy, e.objs.SetState, e.objs.RcvSpace} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p})
 		if err != nil {
 			return bpfload.Wrap(fmt.Sprintf("attach engine %s", p), err, Requirements.Capabilities...)
@@ -703,7 +703,7 @@ func reopen(opt Options) (*Engine, error) {
 		}
 		*m = pm
 	}
-	const links = 11 // 4 cgroup, 4 tracing, 3 iterators: see attach
+	const links = 12 // 4 cgroup, 5 tracing, 3 iterators: see attach
 	for i := range links {
 		l, err := link.LoadPinnedLink(filepath.Join(dir, fmt.Sprintf("link-%02d", i)), nil)
 		if err != nil {
@@ -713,11 +713,11 @@ func reopen(opt Options) (*Engine, error) {
 		e.links = append(e.links, l)
 	}
 	var ok bool
-	if e.iter, ok = e.links[8].(*link.Iter); !ok {
+	if e.iter, ok = e.links[9].(*link.Iter); !ok {
 		e.Close()
-		return nil, fmt.Errorf("reopen pinned engine: link 8 is not the socket iterator")
+		return nil, fmt.Errorf("reopen pinned engine: link 9 is not the socket iterator")
 	}
-	for _, l := range e.links[9:] {
+	for _, l := range e.links[10:] {
 		it, ok := l.(*link.Iter)
 		if !ok {
 			e.Close()

@@ -31,9 +31,11 @@ type engineCounts struct {
 	Last      engineTuple
 	Role      uint8
 	HttpReady uint8
-	Pad       [6]uint8
+	SeqInit   uint8
+	FinSeen   uint8
+	Pad       [4]uint8
 	Http      [9]uint32
-	Pad2      uint32
+	SeqMark   uint32
 }
 
 type engineEngineStat uint32
@@ -142,6 +144,7 @@ const (
 	engineProgAdoptTcp        = "adopt_tcp"
 	engineProgAdoptUdp        = "adopt_udp"
 	engineProgDumpSockets     = "dump_sockets"
+	engineProgRcvSpace        = "rcv_space"
 	engineProgRecvLength      = "recv_length"
 	engineProgSendLength      = "send_length"
 	engineProgSetState        = "set_state"
@@ -202,6 +205,7 @@ type engineProgramSpecs struct {
 	AdoptTcp    *ebpf.ProgramSpec `ebpf:"adopt_tcp"`
 	AdoptUdp    *ebpf.ProgramSpec `ebpf:"adopt_udp"`
 	DumpSockets *ebpf.ProgramSpec `ebpf:"dump_sockets"`
+	RcvSpace    *ebpf.ProgramSpec `ebpf:"rcv_space"`
 	RecvLength  *ebpf.ProgramSpec `ebpf:"recv_length"`
 	SendLength  *ebpf.ProgramSpec `ebpf:"send_length"`
 	SetState    *ebpf.ProgramSpec `ebpf:"set_state"`
@@ -298,6 +302,7 @@ type enginePrograms struct {
 	AdoptTcp    *ebpf.Program `ebpf:"adopt_tcp"`
 	AdoptUdp    *ebpf.Program `ebpf:"adopt_udp"`
 	DumpSockets *ebpf.Program `ebpf:"dump_sockets"`
+	RcvSpace    *ebpf.Program `ebpf:"rcv_space"`
 	RecvLength  *ebpf.Program `ebpf:"recv_length"`
 	SendLength  *ebpf.Program `ebpf:"send_length"`
 	SetState    *ebpf.Program `ebpf:"set_state"`
@@ -313,6 +318,7 @@ func (p *enginePrograms) Close() error {
 		p.AdoptTcp,
 		p.AdoptUdp,
 		p.DumpSockets,
+		p.RcvSpace,
 		p.RecvLength,
 		p.SendLength,
 		p.SetState,
