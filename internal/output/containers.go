@@ -21,10 +21,7 @@ import (
 // none of the three peer columns. Rows are sorted by current rate
 // (sent+received), highest first, then by name and id.
 func Containers(w io.Writer, s snapshot.Snapshot, opt TableOptions) error {
-	txRate, rxRate := "TX RATE", "RX RATE"
-	if opt.Exact {
-		txRate, rxRate = "TX "+rateUnit(opt), "RX "+rateUnit(opt)
-	}
+	txRate, rxRate := rateHeaders(opt)
 	rows := [][]string{{"NAME", "RUNTIME", "ACCOUNT", txRate, rxRate, "TX BYTES", "RX BYTES", "EXTERNAL", "C↔C", "C↔HOST", "ACCEPTED", "OPENED"}}
 	align := []int{left, left, left, right, right, right, right, right, right, right, right, right}
 

@@ -22,10 +22,7 @@ import (
 // come last as "[kernel]", "[overflow]", … with no pid. Bucket rates are
 // the last interval's bytes divided by s.Interval.
 func Processes(w io.Writer, s snapshot.Snapshot, opt TableOptions) error {
-	txRate, rxRate := "TX RATE", "RX RATE"
-	if opt.Exact {
-		txRate, rxRate = "TX "+rateUnit(opt), "RX "+rateUnit(opt)
-	}
+	txRate, rxRate := rateHeaders(opt)
 	rows := [][]string{{"PID", "USER", "PROGRAM", "STATE", "SOCKETS", txRate, rxRate, "TX BYTES", "RX BYTES", "TX PAYLOAD", "RX PAYLOAD"}}
 	align := []int{right, left, left, left, right, right, right, right, right, right, right}
 
@@ -75,10 +72,7 @@ func Processes(w io.Writer, s snapshot.Snapshot, opt TableOptions) error {
 // current rate (sent+received), highest first, then by cookie; closed
 // connections come after open ones.
 func Connections(w io.Writer, s snapshot.Snapshot, opt TableOptions) error {
-	txRate, rxRate := "TX RATE", "RX RATE"
-	if opt.Exact {
-		txRate, rxRate = "TX "+rateUnit(opt), "RX "+rateUnit(opt)
-	}
+	txRate, rxRate := rateHeaders(opt)
 	rows := [][]string{{"PROTO", "LOCAL", "REMOTE", "STATE", "PROCESS", "PEER", txRate, rxRate, "TX BYTES", "RX BYTES"}}
 	align := []int{left, left, left, left, left, left, right, right, right, right}
 
@@ -255,4 +249,13 @@ func flush(w io.Writer, rows [][]string, align []int) error {
 		return fmt.Errorf("write table: %w", err)
 	}
 	return nil
+}
+
+// rateHeaders names the two rate columns: plain, or with the unit when
+// Exact prints raw numbers.
+func rateHeaders(opt TableOptions) (tx, rx string) {
+	if opt.Exact {
+		return "TX " + rateUnit(opt), "RX " + rateUnit(opt)
+	}
+	return "TX RATE", "RX RATE"
 }

@@ -41,7 +41,7 @@ func parseCgroup2Mount(r io.Reader) (string, error) {
 		}
 		pf, qf := strings.Fields(pre), strings.Fields(post)
 		if len(pf) >= 5 && len(qf) >= 1 && qf[0] == "cgroup2" {
-			return unescapeMountinfo(pf[4]), nil
+			return UnescapeMountinfo(pf[4]), nil
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -50,8 +50,8 @@ func parseCgroup2Mount(r io.Reader) (string, error) {
 	return "", errors.New("no cgroup2 mount in /proc/self/mountinfo")
 }
 
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
+// UnescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
+func UnescapeMountinfo(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
