@@ -14,8 +14,9 @@ type TCPStats struct {
 	RTTVar uint32 `json:"rttvar_us"`
 	MinRTT uint32 `json:"min_rtt_us"`
 	// Interval summarises the RTT samples the kernel took during the last
-	// interval (one per ACK that measured one); Samples is 0 when there were
-	// none, e.g. an idle connection or one opened before netmeter.
+	// interval (one per round trip: the kernel's RTT callback fires when an
+	// ACK covers the mark it set one round trip earlier); Samples is 0 when
+	// there were none, e.g. an idle connection or one opened before netmeter.
 	Interval RTTWindow `json:"interval_rtt"`
 	// Cwnd and Ssthresh are in segments; SndWnd is the window the peer
 	// advertises (0: the remote receiver is full), RcvWnd the one this end
