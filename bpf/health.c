@@ -51,7 +51,12 @@ struct health {
 	__u32 resets_sent;
 	__u32 resets_received;
 	__u32 state_changes;
-	__u32 _pad;
+	__u32 flags; /* enum health_flag */
+};
+
+enum health_flag {
+	HFLAG_OPENED = 1,  /* seen opening (SYN sent or handshake done) */
+	HFLAG_ADOPTED = 2, /* found by the adoption iterator, already open */
 };
 
 /* One TCP socket's health, as userspace sees it. */
@@ -141,6 +146,7 @@ struct {
 } health_deaths SEC(".maps");
 
 struct health_record *unused_health_record __attribute__((unused));
+enum health_flag *unused_health_flag __attribute__((unused));
 enum health_stat *unused_health_stat __attribute__((unused));
 
 static __always_inline void hbump(enum health_stat s)
@@ -172,8 +178,10 @@ int tcp_ops(struct bpf_sock_ops *ops)
 	switch (ops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
 		h = bpf_sk_storage_get(&health_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (h)
+		if (h) {
 			h->syn_ns = bpf_ktime_get_ns();
+			h->flags |= HFLAG_OPENED;
+		}
 		return 1;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
@@ -187,6 +195,7 @@ int tcp_ops(struct bpf_sock_ops *ops)
 			h->setup_us = ops->srtt_us >> 3; /* the SYN-ACK's round trip */
 		}
 		h->last_total_retrans = ops->total_retrans;
+		h->flags |= HFLAG_OPENED;
 		flags = BPF_SOCK_OPS_RTO_CB_FLAG | BPF_SOCK_OPS_STATE_CB_FLAG;
 		if (rtt_samples)
 			flags |= BPF_SOCK_OPS_RTT_CB_FLAG;
@@ -449,7 +458,9 @@ int adopt_health(struct bpf_iter__tcp *ctx)
 	if (!tp || tp->inet_conn.icsk_inet.sk.__sk_common.skc_state == BPF_TCP_LISTEN)
 		return 0;
 	h = bpf_sk_storage_get(&health_store, (struct sock *)tp, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (h && !h->last_total_retrans)
+	if (h && !(h->flags & (HFLAG_OPENED | HFLAG_ADOPTED))) {
 		h->last_total_retrans = tp->total_retrans;
+		h->flags |= HFLAG_ADOPTED;
+	}
 	return 0;
 }

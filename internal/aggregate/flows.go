@@ -604,3 +604,19 @@ func isClient(c, peer *connEntry, listening map[listenKey]bool) bool {
 	}
 	return c.snap.Cookie < peer.snap.Cookie
 }
+
+// SocketOwner says who owns the socket with this cookie, as far as Flows
+// knows: the process, and the container's name (or id) when it is in one.
+func (f *Flows) SocketOwner(cookie uint64) (pid int, comm, ctr string, ok bool) {
+	e := f.socks[cookie]
+	if e == nil {
+		return 0, "", "", false
+	}
+	if e.ctr.ID != "" {
+		ctr = e.ctr.ID
+		if c := f.ctrs[e.ctr.ID]; c != nil && c.snap.Name != "" {
+			ctr = c.snap.Name
+		}
+	}
+	return int(e.owner.tgid), e.comm, ctr, true
+}

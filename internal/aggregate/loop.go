@@ -30,6 +30,13 @@ type Loop struct {
 	// Engine and Flows, when set, add processes and connections.
 	Engine EngineReader
 	Flows  *Flows
+	// Health, when set with Engine and Flows, adds TCP health to the
+	// connections and the kernel's drops to each snapshot.
+	Health        HealthReader
+	healthTracker *Health
+	// Observe, when set, sees every snapshot (after Enrich) before it is
+	// published: analyses that keep history, like internal/health.
+	Observe func(*snapshot.Snapshot)
 	// Ledger, when set, books container traffic per account; with
 	// Checkpoint it is saved there every SaveEvery and when Run ends.
 	Ledger     *Ledger
@@ -75,6 +82,9 @@ func (l *Loop) Poll() (snapshot.Snapshot, error) {
 				l.save(now)
 			}
 		}
+		if l.Health != nil {
+			l.applyHealth(&s)
+		}
 		st := r.Stats
 		s.Engine = &snapshot.EngineStats{
 			Sockets:  len(r.Live),
@@ -85,7 +95,24 @@ func (l *Loop) Poll() (snapshot.Snapshot, error) {
 	if l.Enrich != nil {
 		l.Enrich(&s)
 	}
+	if l.Observe != nil {
+		l.Observe(&s)
+	}
 	return s, nil
+}
+
+// applyHealth adds the health hooks' reading; a failed read costs only
+// this interval's health, never the traffic numbers.
+func (l *Loop) applyHealth(s *snapshot.Snapshot) {
+	r, err := l.Health.Read()
+	if err != nil {
+		l.logger().Warn("tcp health not read this interval", "err", err)
+		return
+	}
+	if l.healthTracker == nil {
+		l.healthTracker = NewHealth()
+	}
+	l.healthTracker.Apply(r, s, l.Health.ReasonName, l.Flows.SocketOwner)
 }
 
 // save writes the checkpoint; a failure (a full disk) is logged and retried

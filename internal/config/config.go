@@ -31,6 +31,8 @@ type Config struct {
 	PinPath     string
 	BillingDay  int
 	NftCounters bool
+	TCPHealth   bool
+	RTTSamples  bool
 	Source      string
 	Interfaces  []string
 	Units       string
@@ -110,6 +112,12 @@ var Options = []Option{
 			c.NftCounters = b
 			return nil
 		}},
+	{Flag: "tcp-health", Kind: "bool", Default: "true",
+		Usage: "load the TCP health hooks: per-connection RTT, windows, retransmissions (fast vs timeout), resets, and the kernel's packet drops with their reasons; nothing runs per data packet",
+		set: boolOpt(func(c *Config) *bool { return &c.TCPHealth })},
+	{Flag: "rtt-samples", Kind: "bool", Default: "true",
+		Usage: "with --tcp-health, take the kernel's RTT sample of every round trip (per-interval min/max/mean RTT); false keeps only the smoothed RTT",
+		set: boolOpt(func(c *Config) *bool { return &c.RTTSamples })},
 	{Flag: "source", Kind: "string", Default: "auto",
 		Usage: "interface counter source: auto (rtnetlink, falling back to /proc/net/dev), netlink, or procfs",
 		set:   choice(func(c *Config) *string { return &c.Source }, "auto", "netlink", "procfs")},
@@ -319,4 +327,16 @@ func Markdown() string {
 	}
 	b.WriteString("\nExample `/etc/netmeter/netmeter.yaml`:\n\n```yaml\ninterval: 1s\ninterfaces: [eth*, wl*]\nunits: bits\nlog_level: info\n```\n")
 	return b.String()
+}
+
+// boolOpt parses a bool option into the field f returns.
+func boolOpt(f func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*f(c) = b
+		return nil
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/netmeter/netmeter/internal/source/engine"
 	"github.com/netmeter/netmeter/internal/source/iface"
 	"github.com/netmeter/netmeter/internal/source/nftcount"
+	"github.com/netmeter/netmeter/internal/source/tcphealth"
 )
 
 // Config selects the sources.
@@ -58,7 +59,12 @@ type Config struct {
 	// table is removed at Close; one left by a crashed run is replaced.
 	NftCounters bool
 	NftTable    string
-	Log         *slog.Logger
+	// NoTCPHealth leaves the health hooks (RTT, retransmissions, timeouts,
+	// drop reasons) unloaded; NoRTTSamples loads them without the RTT
+	// callback (smoothed RTT is still read from the kernel).
+	NoTCPHealth  bool
+	NoRTTSamples bool
+	Log          *slog.Logger
 }
 
 // Pipeline is an opened set of sources and the loop over them.
@@ -66,6 +72,8 @@ type Pipeline struct {
 	Loop *aggregate.Loop
 	// EngineErr says why the engine is not running under Engine "auto".
 	EngineErr error
+	// HealthErr says why the TCP health hooks are not running.
+	HealthErr error
 	// Ledger is the billing ledger when Config.StateFile is set.
 	Ledger  *aggregate.Ledger
 	closers []func() error
@@ -252,6 +260,17 @@ func Open(cfg Config) (*Pipeline, error) {
 	}
 	p.closers = append(p.closers, eng.Close)
 	p.Loop.Engine = eng
+	if !cfg.NoTCPHealth {
+		hs, err := tcphealth.Open(tcphealth.Options{NoRTTSamples: cfg.NoRTTSamples})
+		if err != nil {
+			// Traffic numbers do not depend on it: go on without.
+			p.HealthErr = err
+			log.Warn("tcp health hooks unavailable: no RTT, retransmissions or drop reasons", "component", "health", "reason", err)
+		} else {
+			p.closers = append(p.closers, hs.Close)
+			p.Loop.Health = hs
+		}
+	}
 	hostNetns, _ := nsutil.Inode("")
 	ropts := []container.Option{container.WithErrorHandler(func(err error) {
 		log.Debug("container runtime", "component", "containers", "err", err)

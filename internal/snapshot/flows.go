@@ -106,6 +106,10 @@ type Connection struct {
 	// carried before netmeter started.
 	TCPBytesAcked    uint64 `json:"tcp_bytes_acked,omitempty"`
 	TCPBytesReceived uint64 `json:"tcp_bytes_received,omitempty"`
+
+	// TCP is the connection's health (RTT, windows, retransmissions,
+	// timeouts); nil for other protocols or when the health hooks are off.
+	TCP *TCPStats `json:"tcp,omitempty"`
 }
 
 // Bucket is traffic with no owning process, labelled by why: "kernel"

@@ -121,4 +121,7 @@ type Snapshot struct {
 	Containers   []Container  `json:"containers,omitempty"`
 	Unattributed []Bucket     `json:"unattributed,omitempty"`
 	Engine       *EngineStats `json:"engine,omitempty"`
+	// Drops are the packets the kernel dropped, by reason and place (the
+	// busiest 256), from the health hooks; empty when they are off.
+	Drops []Drop `json:"drops,omitempty"`
 }

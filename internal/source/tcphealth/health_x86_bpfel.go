@@ -48,8 +48,15 @@ type healthHealth struct {
 	ResetsSent       uint32
 	ResetsReceived   uint32
 	StateChanges     uint32
-	Pad              uint32
+	Flags            uint32
 }
+
+type healthHealthFlag uint32
+
+const (
+	healthHealthFlagHFLAG_OPENED  healthHealthFlag = 1
+	healthHealthFlagHFLAG_ADOPTED healthHealthFlag = 2
+)
 
 type healthHealthRecord struct {
 	_            structs.HostLayout
@@ -107,6 +114,7 @@ const (
 	healthProgSendReset         = "send_reset"
 	healthProgTcpOps            = "tcp_ops"
 	healthVarRttSamples         = "rtt_samples"
+	healthVarUnusedHealthFlag   = "unused_health_flag"
 	healthVarUnusedHealthRecord = "unused_health_record"
 	healthVarUnusedHealthStat   = "unused_health_stat"
 )
@@ -179,6 +187,7 @@ type healthMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type healthVariableSpecs struct {
 	RttSamples         *ebpf.VariableSpec `ebpf:"rtt_samples"`
+	UnusedHealthFlag   *ebpf.VariableSpec `ebpf:"unused_health_flag"`
 	UnusedHealthRecord *ebpf.VariableSpec `ebpf:"unused_health_record"`
 	UnusedHealthStat   *ebpf.VariableSpec `ebpf:"unused_health_stat"`
 }
@@ -225,6 +234,7 @@ func (m *healthMaps) Close() error {
 // It can be passed to loadHealthObjects or ebpf.CollectionSpec.LoadAndAssign.
 type healthVariables struct {
 	RttSamples         *ebpf.Variable `ebpf:"rtt_samples"`
+	UnusedHealthFlag   *ebpf.Variable `ebpf:"unused_health_flag"`
 	UnusedHealthRecord *ebpf.Variable `ebpf:"unused_health_record"`
 	UnusedHealthStat   *ebpf.Variable `ebpf:"unused_health_stat"`
 }

@@ -62,6 +62,9 @@ type Conn struct {
 	Netns  uint32
 	State  uint8
 	Dead   bool
+	// Adopted is set for a connection that was open before the hooks:
+	// its lifetime counters include events netmeter did not see happen.
+	Adopted bool
 	// Stats holds the gauges; its Total the lifetime counters (Delta is
 	// left to the caller, which knows the previous reading).
 	Stats snapshot.TCPStats
@@ -257,7 +260,8 @@ var caStates = [...]string{"open", "disorder", "cwr", "recovery", "loss"}
 
 func convert(r *healthHealthRecord, epoch uint32) Conn {
 	h := &r.H
-	c := Conn{Cookie: r.Cookie, Netns: r.Netns, State: r.State, Dead: r.Dead != 0}
+	c := Conn{Cookie: r.Cookie, Netns: r.Netns, State: r.State, Dead: r.Dead != 0,
+		Adopted: h.Flags&uint32(healthHealthFlagHFLAG_ADOPTED) != 0}
 	st := &c.Stats
 	st.SRTT, st.RTTVar, st.MinRTT = r.SrttUs, r.RttvarUs, r.MinRttUs
 	if r.MinRttUs == ^uint32(0) {
