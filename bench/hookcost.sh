@@ -22,7 +22,7 @@ print("iperf3 Gbit/s %.2f" % (ip['end']['sum_received']['bits_per_second']/1e9))
 tot=0
 for p in progs:
     n=p.get('name','')
-    if n in ('skb_egress','skb_ingress','send_length','recv_length','set_state','rcv_space','tcp_destroy','sock_create','sock_release','dump_sockets') and p.get('run_cnt',0)>0:
+    if n in ('skb_egress','skb_ingress','send_length','recv_length','set_state','rcv_space','tcp_destroy','sock_create','sock_release','dump_sockets','tcp_ops','retransmit','send_reset','receive_reset','drop','health_destroy','dump_health') and p.get('run_cnt',0)>0:
         print("%-14s %9d calls %7.1f ns/call %6.3f s" % (n, p['run_cnt'], p['run_time_ns']/p['run_cnt'], p['run_time_ns']/1e9))
         tot+=p['run_time_ns']
 print("total %.3f s" % (tot/1e9))

@@ -7,6 +7,8 @@
 #   baseline   iperf3 alone
 #   baseline2  iperf3 alone again: an A/A control, its ratio to baseline is the noise floor
 #   netmeter   iperf3 while `netmeter top --json --watch 1 --engine on` runs
+#              (engine and TCP health hooks: the default)
+#   netmeter-nohealth  the same with --tcp-health=false (opt-in phase: add it to PHASES)
 #   nethogs    iperf3 while `nethogs -a -t lo` runs
 #
 # Each run: one `iperf3 -s -1` server and one `iperf3 -c 127.0.0.1 -t DURATION -J`
@@ -146,8 +148,10 @@ run_one() {
 
 	case $phase in
 	baseline*) ;;
-	netmeter)
-		"$NETMETER" top --json --watch 1 --engine on >"$mon_out" 2>"$mon_err" &
+	netmeter | netmeter-nohealth)
+		local extra=()
+		[[ $phase == netmeter-nohealth ]] && extra=(--tcp-health=false)
+		"$NETMETER" top --json --watch 1 --engine on "${extra[@]}" >"$mon_out" 2>"$mon_err" &
 		mon_pid=$!
 		STARTED[$mon_pid]=1
 		cstart=$(cpu_ns "$mon_pid")
@@ -210,11 +214,11 @@ gbps = end["sum_received"]["bits_per_second"] / 1e9
 sent = end["sum_sent"]["bytes"]
 cpu = end["cpu_utilization_percent"]
 mon_cpu = mon_ticks = startup = seen = ""
-if phase in ("netmeter", "nethogs"):
+if phase.startswith("netmeter") or phase == "nethogs":
     mon_cpu = (int(e["C1"]) - int(e["C0"])) / 1e9
     mon_ticks = (int(e["K1"]) - int(e["K0"])) / tck
     startup = (int(e["C0"]) - int(e["CSTART"])) / 1e9
-if phase == "netmeter":
+if phase.startswith("netmeter"):
     # IP bytes the engine attributed to the iperf3 processes: the client's tx
     # (the data stream, headers included) plus the server's rx of the same stream
     # would double count, so take the larger direction sum over iperf3 processes.
@@ -294,7 +298,7 @@ for ph in phases:
                                    * f(r, "seconds") / (f(r, "sent_bytes") / GB) for r in rs]),
         "host_cpu_s_per_gb": med([f(r, "host_busy_s") / (f(r, "sent_bytes") / GB) for r in rs]),
     }
-    if ph in ("netmeter", "nethogs"):
+    if ph.startswith("netmeter") or ph == "nethogs":
         d["monitor_cpu_s"] = [f(r, "monitor_cpu_s") for r in rs]
         d["monitor_cpu_s_per_gb"] = med([f(r, "monitor_cpu_s") / (f(r, "sent_bytes") / GB) for r in rs])
         d["monitor_cpu_pct_of_core"] = med([100 * f(r, "monitor_cpu_s") / f(r, "seconds") for r in rs])
