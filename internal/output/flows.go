@@ -73,8 +73,8 @@ func Processes(w io.Writer, s snapshot.Snapshot, opt TableOptions) error {
 // connections come after open ones.
 func Connections(w io.Writer, s snapshot.Snapshot, opt TableOptions) error {
 	txRate, rxRate := rateHeaders(opt)
-	rows := [][]string{{"PROTO", "LOCAL", "REMOTE", "STATE", "PROCESS", "PEER", txRate, rxRate, "TX BYTES", "RX BYTES"}}
-	align := []int{left, left, left, left, left, left, right, right, right, right}
+	rows := [][]string{{"PROTO", "LOCAL", "REMOTE", "STATE", "PROCESS", "PEER", txRate, rxRate, "TX BYTES", "RX BYTES", "RTT", "RETRANS"}}
+	align := []int{left, left, left, left, left, left, right, right, right, right, right, right}
 
 	conns := make([]*snapshot.Connection, len(s.Connections))
 	for i := range s.Connections {
@@ -98,9 +98,42 @@ func Connections(w io.Writer, s snapshot.Snapshot, opt TableOptions) error {
 			ownerText(c.Owner), peer,
 			f.rate(c.TxRate.Current), f.rate(c.RxRate.Current),
 			f.bytes(c.Total.TxBytes), f.bytes(c.Total.RxBytes),
+			RTTText(c.TCP), retransText(c.TCP),
 		})
 	}
 	return flush(w, rows, align)
+}
+
+// RTTText is a connection's smoothed RTT ("850µs", "12.4ms", "1.20s"), "-"
+// without TCP health.
+func RTTText(t *snapshot.TCPStats) string {
+	if t == nil || t.SRTT == 0 {
+		return "-"
+	}
+	return Micros(uint64(t.SRTT))
+}
+
+// Micros formats a duration in microseconds with three significant digits.
+func Micros(us uint64) string {
+	switch {
+	case us < 1000:
+		return fmt.Sprintf("%dµs", us)
+	case us < 10_000:
+		return fmt.Sprintf("%.2fms", float64(us)/1e3)
+	case us < 1_000_000:
+		return fmt.Sprintf("%.1fms", float64(us)/1e3)
+	default:
+		return fmt.Sprintf("%.2fs", float64(us)/1e6)
+	}
+}
+
+// retransText is retransmitted segments over segments sent, since the
+// connection opened: "12/4031".
+func retransText(t *snapshot.TCPStats) string {
+	if t == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%d/%d", t.Total.RetransSegs, t.Total.SegsOut)
 }
 
 // FormatEndpoint writes an endpoint as host:port, with an IPv6 address in
