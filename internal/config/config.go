@@ -5,6 +5,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/netmeter/netmeter/internal/health"
 )
 
 // DefaultFile is read when neither --config nor NETMETER_CONFIG names a file.
@@ -40,6 +43,9 @@ type Config struct {
 	LogLevel    string
 	LogFormat   string
 	ConfigFile  string // the file that was read, or ""
+	// Health configures flows, monitors and the health indicator: the
+	// config file's `health:` section (file only; see docs/HEALTH.md).
+	Health health.Config
 }
 
 // Option describes one setting.
@@ -269,6 +275,12 @@ func applyFile(c *Config, file string, data []byte) error {
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
+		if k.Value == HealthKey {
+			if err := decodeHealth(&c.Health, v); err != nil {
+				return &Error{Where: fmt.Sprintf("config file %s: section %q (line %d)", file, k.Value, v.Line), Err: err}
+			}
+			continue
+		}
 		o, ok := byKey(k.Value)
 		if !ok {
 			return &Error{Where: fmt.Sprintf("config file %s: key %q (line %d)", file, k.Value, k.Line), Err: fmt.Errorf("unknown option; known: %s", knownKeys())}
@@ -287,6 +299,29 @@ func applyFile(c *Config, file string, data []byte) error {
 			return &Error{Where: fmt.Sprintf("config file %s: key %q (line %d)", file, k.Value, v.Line), Err: err}
 		}
 	}
+	return nil
+}
+
+// HealthKey is the config file's section for health.Config.
+const HealthKey = "health"
+
+// decodeHealth decodes the health section strictly (unknown keys are
+// errors) and validates it.
+func decodeHealth(dst *health.Config, n *yaml.Node) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var hc health.Config
+	if err := dec.Decode(&hc); err != nil {
+		return fmt.Errorf("%w (line numbers count from the section's first line)", err)
+	}
+	if err := hc.Validate(); err != nil {
+		return err
+	}
+	*dst = hc
 	return nil
 }
 
@@ -315,6 +350,7 @@ func Markdown() string {
 	b.WriteString("Every option can be set three ways. Precedence, lowest first: built-in default, config file,\n")
 	b.WriteString("environment variable, command-line flag.\n\n")
 	fmt.Fprintf(&b, "- **Config file**: YAML, one `key: value` per option; `--config FILE` or `NETMETER_CONFIG` names it, otherwise\n  `%s` is read if it exists. Unknown keys are errors (a typo never goes unnoticed).\n", DefaultFile)
+	b.WriteString("  The file may also hold a `health:` section (remote groups, monitors, health-indicator thresholds),\n  which has no flag or variable: see [HEALTH.md](HEALTH.md).\n")
 	b.WriteString("- **Environment**: `NETMETER_<OPTION>`, e.g. `NETMETER_INTERVAL=500ms`.\n")
 	b.WriteString("- **Flags**: `--option value`; they apply to every subcommand.\n\n")
 	b.WriteString("| flag | env | file key | type | default | meaning |\n|---|---|---|---|---|---|\n")

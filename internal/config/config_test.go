@@ -146,3 +146,37 @@ func TestBoolFlagAlone(t *testing.T) {
 		t.Fatal("--nft-counters=maybe accepted")
 	}
 }
+
+func TestHealthSection(t *testing.T) {
+	good := writeFile(t, `interval: 1s
+health:
+  groups:
+    - name: office
+      cidrs: [10.1.0.0/16, "2001:db8::/48"]
+  monitors:
+    - name: web
+      local: {processes: [nginx]}
+      remote: {everywhere: true}
+`)
+	c, err := load(t, nil, map[string]string{"NETMETER_CONFIG": good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Health.Groups) != 1 || c.Health.Groups[0].Name != "office" || len(c.Health.Groups[0].CIDRs) != 2 ||
+		len(c.Health.Monitors) != 1 || c.Health.Monitors[0].Name != "web" {
+		t.Errorf("health section read as %+v", c.Health)
+	}
+	for name, tt := range map[string]struct{ body, want string }{
+		"bad cidr":    {"health:\n  groups:\n    - name: lab\n      cidrs: [10.0.0.0/33]\n", "lab"},
+		"unknown key": {"health:\n  gruops: []\n", "gruops"},
+		"not a map":   {"health: 3\n", "section \"health\""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := load(t, nil, map[string]string{"NETMETER_CONFIG": writeFile(t, tt.body)})
+			var ce *Error
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), `section "health"`) {
+				t.Errorf("error %v: want a config.Error naming the health section and %q", err, tt.want)
+			}
+		})
+	}
+}
