@@ -140,7 +140,7 @@ func (a *Analyzer) AddWith(s *snapshot.Snapshot, x Extra) {
 		mons []int // indices of the monitors it is in
 	}
 	var (
-		conns    []connRef
+		conns    = make([]connRef, 0, len(s.Connections))
 		byCookie = make(map[uint64]int, len(s.Connections))
 		byPID    = map[int][]int{}
 		flowIdx  = map[*flowEntry]int{}
@@ -368,12 +368,13 @@ type entityResolver struct {
 	byRef       map[string]int // container ID and name → index
 	byAddr      map[netip.Addr]int
 	containerOf func(pid int, netns uint64) string
-	cache       map[[2]uint64]entity
+	cache       map[[2]uint64]entity // (pid, netns) → container entity
+	procs       map[string]entity    // comm → process entity
 }
 
 func newEntityResolver(s *snapshot.Snapshot, containerOf func(int, uint64) string) *entityResolver {
 	r := &entityResolver{containers: s.Containers, byRef: map[string]int{}, byAddr: map[netip.Addr]int{},
-		containerOf: containerOf, cache: map[[2]uint64]entity{}}
+		containerOf: containerOf, cache: map[[2]uint64]entity{}, procs: map[string]entity{}}
 	for i, c := range s.Containers {
 		r.byRef[c.ID] = i
 		if c.Name != "" {
@@ -423,7 +424,12 @@ func (r *entityResolver) of(c *snapshot.Connection) entity {
 			name = fmt.Sprintf("[pid %d]", c.Owner.PID)
 		}
 	}
-	return entity{id: "process:" + name, kind: "process", name: name}
+	e, ok := r.procs[name]
+	if !ok {
+		e = entity{id: "process:" + name, kind: "process", name: name}
+		r.procs[name] = e
+	}
+	return e
 }
 
 // container returns the entity of a container the resolver named by ID,

@@ -395,6 +395,6 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("%q is neither a prefix such as 10.0.0.0/8 nor an address", s)
 	}
-	a = a.WithZone("")
+	a = a.WithZone("").Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }

@@ -63,14 +63,13 @@ func (g *grouper) group(remote string) (string, groupKind) {
 		return GroupUnconnected, kindUnconnected
 	}
 	a, err := netip.ParseAddr(remote)
-	if err != nil || a.IsUnspecified() {
+	if err != nil {
 		return GroupUnconnected, kindUnconnected
 	}
-	return g.groupAddr(a)
-}
-
-func (g *grouper) groupAddr(a netip.Addr) (string, groupKind) {
 	a = a.WithZone("").Unmap()
+	if a.IsUnspecified() {
+		return GroupUnconnected, kindUnconnected
+	}
 	for _, p := range g.prefixes {
 		if p.prefix.Contains(a) {
 			return p.name, kindUser

@@ -310,8 +310,8 @@ type indicator struct {
 
 	raw    verdict // this interval's verdict, before the host-wide rule
 	ev     Evidence
-	why    map[string]bool // signals, for the explanation
-	state  State           // StateUnknown until warm; then healthy or degraded
+	why    signals // thresholds crossed
+	state  State   // StateUnknown until warm; then healthy or degraded
 	since  time.Time
 	degRun int // consecutive degraded verdicts
 	recRun int // consecutive healthy verdicts while degraded
@@ -370,25 +370,25 @@ func (in *indicator) observe(t *tally, hostSocketDrops uint64) {
 		ev.RcvQueueGrowing = in.queue[i] > in.queue[i-1]
 	}
 
-	why := map[string]bool{
-		"zero_rcv_window":   ev.ZeroRcvWindowIntervals >= h.ZeroWindowIntervals,
-		"rcv_queue_growing": ev.RcvQueueGrowing,
-		"socket_drops":      ev.SocketDrops >= uint64(h.SocketDropsMin),
-		"zero_snd_window":   ev.ZeroSndWindowIntervals >= h.ZeroWindowIntervals,
-		"resets_received":   ev.ResetsReceived >= uint64(h.ResetsMin) && float64(ev.ResetsReceived) > h.ResetsFactor*ev.ResetsBaseline,
-		"host_socket_drops": hostSocketDrops >= uint64(h.SocketDropsMin),
-	}
+	var why signals
+	why.set(sigZeroRcvWindow, ev.ZeroRcvWindowIntervals >= h.ZeroWindowIntervals)
+	why.set(sigRcvQueueGrowing, ev.RcvQueueGrowing)
+	why.set(sigSocketDrops, ev.SocketDrops >= uint64(h.SocketDropsMin))
+	why.set(sigZeroSndWindow, ev.ZeroSndWindowIntervals >= h.ZeroWindowIntervals)
+	why.set(sigResetsReceived, ev.ResetsReceived >= uint64(h.ResetsMin) && float64(ev.ResetsReceived) > h.ResetsFactor*ev.ResetsBaseline)
 	if in.warm() {
 		base := in.base.rtt()
-		why["rtt_high"] = n >= uint64(h.MinRTTSamples) && in.base.rttN > 0 &&
-			rtt > h.RTTFactor*base && rtt > base+float64(h.RTTFloor.Microseconds())
-		why["retrans_high"] = sum.tcp.SegsOut >= uint64(h.MinSegments) && in.base.segN > 0 &&
-			ev.RetransPercent > h.RetransPercent && ev.RetransPercent > h.RetransFactor*ev.RetransBaselinePercent
-		why["rto_high"] = sum.tcp.RTOs >= uint64(h.RTOMin) && float64(sum.tcp.RTOs) > h.RTOFactor*ev.RTOBaseline
+		why.set(sigRTTHigh, n >= uint64(h.MinRTTSamples) && in.base.rttN > 0 &&
+			rtt > h.RTTFactor*base && rtt > base+float64(h.RTTFloor.Microseconds()))
+		why.set(sigRetransHigh, sum.tcp.SegsOut >= uint64(h.MinSegments) && in.base.segN > 0 &&
+			ev.RetransPercent > h.RetransPercent && ev.RetransPercent > h.RetransFactor*ev.RetransBaselinePercent)
+		why.set(sigRTOHigh, sum.tcp.RTOs >= uint64(h.RTOMin) && float64(sum.tcp.RTOs) > h.RTOFactor*ev.RTOBaseline)
 	}
-	local := why["zero_rcv_window"] || why["rcv_queue_growing"] || why["socket_drops"]
-	remote := why["zero_snd_window"] || why["resets_received"]
-	symptoms := why["rtt_high"] || why["retrans_high"] || why["rto_high"]
+	local := why.has(sigZeroRcvWindow, sigRcvQueueGrowing, sigSocketDrops)
+	remote := why.has(sigZeroSndWindow, sigResetsReceived)
+	symptoms := why.has(sigRTTHigh, sigRetransHigh, sigRTOHigh)
+	// Host-wide socket drops only matter as the explanation of symptoms.
+	why.set(sigHostSocketDrops, symptoms && hostSocketDrops >= uint64(h.SocketDropsMin))
 	enough := n >= uint64(h.MinRTTSamples) || sum.tcp.SegsOut >= uint64(h.MinSegments) || sum.tcp.RTOs > 0
 
 	switch {
@@ -396,7 +396,7 @@ func (in *indicator) observe(t *tally, hostSocketDrops uint64) {
 		in.raw = verdictThisHost
 	case remote:
 		in.raw = verdictRemote
-	case symptoms && why["host_socket_drops"]:
+	case why.has(sigHostSocketDrops):
 		in.raw = verdictThisHost
 	case symptoms:
 		in.raw = verdictNetwork
@@ -404,11 +404,6 @@ func (in *indicator) observe(t *tally, hostSocketDrops uint64) {
 		in.raw = verdictHealthy
 	default:
 		in.raw = verdictNone
-	}
-	for k, v := range why {
-		if !v || (k == "host_socket_drops" && !symptoms) {
-			delete(why, k)
-		}
 	}
 	in.ev, in.why = ev, why
 }
@@ -419,14 +414,11 @@ func (in *indicator) finalize(now time.Time, hostWide bool, active, degraded int
 	v := in.raw
 	if hostWide && v == verdictNetwork {
 		v = verdictThisHost
-		in.why["host_wide"] = true
+		in.why.set(sigHostWide, true)
 	}
 	ev := in.ev
 	ev.GroupsActive, ev.GroupsDegraded = active, degraded
-	for k := range in.why {
-		ev.Signals = append(ev.Signals, k)
-	}
-	slices.Sort(ev.Signals)
+	ev.Signals = in.why.names()
 	if v.degraded() {
 		in.cleanRun = 0
 	} else {
@@ -490,36 +482,36 @@ func (in *indicator) explain(v verdict, ev *Evidence) string {
 	var parts []string
 	add := func(format string, a ...any) { parts = append(parts, fmt.Sprintf(format, a...)) }
 	w := in.why
-	if w["host_wide"] {
+	if w.has(sigHostWide) {
 		add("all %d active groups are degraded at once, a host-side cause is likelier than every path failing", ev.GroupsActive)
 	}
-	if w["zero_rcv_window"] {
+	if w.has(sigZeroRcvWindow) {
 		add("this end advertised a zero receive window %d times in %d of %d intervals (the application does not read)",
 			ev.ZeroRcvWindow, ev.ZeroRcvWindowIntervals, ev.WindowIntervals)
 	}
-	if w["rcv_queue_growing"] {
+	if w.has(sigRcvQueueGrowing) {
 		add("the receive queue grew for %d intervals to %s", in.h.QueueGrowthIntervals, bytesText(ev.RcvQueueBytes))
 	}
-	if w["socket_drops"] {
+	if w.has(sigSocketDrops) {
 		add("%d packets dropped at this group's sockets", ev.SocketDrops)
 	}
-	if w["zero_snd_window"] {
+	if w.has(sigZeroSndWindow) {
 		add("the peer advertised a zero window %d times in %d of %d intervals (it does not read)",
 			ev.ZeroSndWindow, ev.ZeroSndWindowIntervals, ev.WindowIntervals)
 	}
-	if w["resets_received"] {
+	if w.has(sigResetsReceived) {
 		add("%d resets received (baseline %.1f)", ev.ResetsReceived, ev.ResetsBaseline)
 	}
-	if w["rtt_high"] {
+	if w.has(sigRTTHigh) {
 		add("RTT %s is %.1f× its baseline %s", usText(ev.RTTUS), float64(ev.RTTUS)/float64(max(ev.RTTBaselineUS, 1)), usText(ev.RTTBaselineUS))
 	}
-	if w["retrans_high"] {
+	if w.has(sigRetransHigh) {
 		add("%.1f%% of %d segments retransmitted (baseline %.2f%%)", ev.RetransPercent, ev.SegsOut, ev.RetransBaselinePercent)
 	}
-	if w["rto_high"] {
+	if w.has(sigRTOHigh) {
 		add("%d retransmission timeouts (baseline %.1f)", ev.RTOs, ev.RTOBaseline)
 	}
-	if w["host_socket_drops"] {
+	if w.has(sigHostSocketDrops) {
 		add("%d socket drops elsewhere on this host", ev.HostSocketDrops)
 	}
 	switch v {
@@ -554,4 +546,57 @@ func bytesText(n uint64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// signals is a set of thresholds crossed.
+type signals uint16
+
+const (
+	sigRTTHigh signals = 1 << iota
+	sigRetransHigh
+	sigRTOHigh
+	sigZeroRcvWindow
+	sigRcvQueueGrowing
+	sigSocketDrops
+	sigHostSocketDrops
+	sigZeroSndWindow
+	sigResetsReceived
+	sigHostWide
+)
+
+// signalNames are the names of the signals in Evidence.Signals, sorted.
+var signalNames = []struct {
+	s    signals
+	name string
+}{
+	{sigHostSocketDrops, "host_socket_drops"}, {sigHostWide, "host_wide"}, {sigRcvQueueGrowing, "rcv_queue_growing"},
+	{sigResetsReceived, "resets_received"}, {sigRetransHigh, "retrans_high"}, {sigRTOHigh, "rto_high"},
+	{sigRTTHigh, "rtt_high"}, {sigSocketDrops, "socket_drops"}, {sigZeroRcvWindow, "zero_rcv_window"},
+	{sigZeroSndWindow, "zero_snd_window"},
+}
+
+func (s *signals) set(x signals, on bool) {
+	if on {
+		*s |= x
+	}
+}
+
+// has reports whether any of xs is set.
+func (s signals) has(xs ...signals) bool {
+	for _, x := range xs {
+		if s&x != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (s signals) names() []string {
+	var out []string
+	for _, n := range signalNames {
+		if s&n.s != 0 {
+			out = append(out, n.name)
+		}
+	}
+	return out
 }
