@@ -74,17 +74,6 @@ type groupEntry struct {
 	ind     *indicator // nil for groups without a health status
 }
 
-// Extra carries what Add needs beyond the snapshot: the TCP health of each
-// connection and the kernel's drops. The snapshot does not carry them yet
-// (issue 5 adds Connection.TCP and Snapshot.Drops); until it does, the
-// pipeline passes them here through AddWith.
-type Extra struct {
-	// TCP is each TCP connection's health, by cookie.
-	TCP map[uint64]*snapshot.TCPStats
-	// Drops are the interval's kernel drops.
-	Drops []snapshot.Drop
-}
-
 // New returns an Analyzer for a configuration, or the configuration's
 // problems.
 func New(cfg Config) (*Analyzer, error) {
@@ -105,12 +94,11 @@ func New(cfg Config) (*Analyzer, error) {
 	return a, nil
 }
 
-// Add accounts one interval's snapshot. Snapshots must come in time order;
-// a nil snapshot is ignored.
-func (a *Analyzer) Add(s *snapshot.Snapshot) { a.AddWith(s, Extra{}) }
-
-// AddWith is Add with the TCP health and drops the snapshot lacks.
-func (a *Analyzer) AddWith(s *snapshot.Snapshot, x Extra) {
+// Add accounts one interval's snapshot: its connections (with their TCP
+// health, when the health hooks run) and its kernel drops. Snapshots must
+// come in time order; a nil snapshot is ignored. Add keeps no reference to
+// the snapshot.
+func (a *Analyzer) Add(s *snapshot.Snapshot) {
 	if s == nil {
 		return
 	}
@@ -158,7 +146,7 @@ func (a *Analyzer) AddWith(s *snapshot.Snapshot, x Extra) {
 	}
 	for i := range s.Connections {
 		c := &s.Connections[i]
-		tcp := x.TCP[c.Cookie]
+		tcp := c.TCP
 		if c.Closed && c.Delta == (snapshot.Traffic{}) && (tcp == nil || tcp.Delta == (snapshot.TCPCounters{})) {
 			continue // closed before this interval: it lingers in snapshots for a while
 		}
@@ -207,7 +195,7 @@ func (a *Analyzer) AddWith(s *snapshot.Snapshot, x Extra) {
 	// Drops to the one flow (and the monitors) every socket they may be
 	// for belongs to; the rest are host-wide.
 	var hostSocket uint64
-	for _, d := range x.Drops {
+	for _, d := range s.Drops {
 		n := d.DeltaPackets
 		if n == 0 {
 			continue

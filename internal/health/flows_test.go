@@ -183,9 +183,9 @@ func TestFlowEntities(t *testing.T) {
 		{cookie: 7, pid: 99, remote: "10.0.0.1", tx: 64},
 	}
 	s := newSim(t, Config{ContainerOf: resolved})
-	snap, x := snapshotOf(s.now, ls, containers)
+	snap := snapshotOf(s.now, ls, containers)
 	snap.Connections[3].NetnsInode = 77
-	s.a.AddWith(snap, x)
+	s.a.Add(snap)
 	fs, _ := s.a.TopFlows(time.Hour, "bytes", 0)
 	got := map[string]uint64{}
 	for _, f := range fs {
@@ -323,8 +323,8 @@ func TestMonitorMatching(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.m.Name = tc.name
 			s := newSim(t, Config{Groups: groups, Monitors: []Monitor{tc.m}, InterfaceAddrs: ifaces})
-			snap, x := snapshotOf(s.now, ls, ctr)
-			s.a.AddWith(snap, x)
+			snap := snapshotOf(s.now, ls, ctr)
+			s.a.Add(snap)
 			p := s.a.Monitors()[0].Points
 			if len(p) != 1 || p[0].TxBytes != tc.want {
 				t.Fatalf("points %+v, want tx %d", p, tc.want)

@@ -35,7 +35,7 @@ type link struct {
 	rcvQueue   uint32
 }
 
-func (l link) conn() (snapshot.Connection, *snapshot.TCPStats) {
+func (l link) conn() snapshot.Connection {
 	c := snapshot.Connection{
 		Cookie: l.cookie, Proto: "tcp", Family: 4, NetnsInode: 4026531840,
 		Local:  snapshot.Endpoint{Addr: l.local, Port: 40000},
@@ -51,7 +51,7 @@ func (l link) conn() (snapshot.Connection, *snapshot.TCPStats) {
 	}
 	if l.noTCP {
 		c.Proto, c.State = "udp", ""
-		return c, nil
+		return c
 	}
 	srtt := l.srttUS
 	if srtt == 0 {
@@ -73,7 +73,8 @@ func (l link) conn() (snapshot.Connection, *snapshot.TCPStats) {
 	if l.zeroSnd {
 		st.SndWnd = 0
 	}
-	return c, st
+	c.TCP = st
+	return c
 }
 
 // sim drives an Analyzer one interval at a time.
@@ -95,22 +96,17 @@ func newSim(t testing.TB, cfg Config) *sim {
 // step adds one 1 s interval made of links and drops, and returns the
 // report after it.
 func (s *sim) step(links []link, drops ...snapshot.Drop) Report {
-	s.a.AddWith(snapshotOf(s.now, links, nil, drops...))
+	s.a.Add(snapshotOf(s.now, links, nil, drops...))
 	s.now = s.now.Add(time.Second)
 	return s.a.Health()
 }
 
-func snapshotOf(now time.Time, links []link, containers []snapshot.Container, drops ...snapshot.Drop) (*snapshot.Snapshot, Extra) {
-	snap := &snapshot.Snapshot{Time: now, Interval: time.Second, Containers: containers}
-	x := Extra{TCP: map[uint64]*snapshot.TCPStats{}, Drops: drops}
+func snapshotOf(now time.Time, links []link, containers []snapshot.Container, drops ...snapshot.Drop) *snapshot.Snapshot {
+	snap := &snapshot.Snapshot{Time: now, Interval: time.Second, Containers: containers, Drops: drops}
 	for _, l := range links {
-		c, st := l.conn()
-		snap.Connections = append(snap.Connections, c)
-		if st != nil {
-			x.TCP[c.Cookie] = st
-		}
+		snap.Connections = append(snap.Connections, l.conn())
 	}
-	return snap, x
+	return snap
 }
 
 // steady is a healthy path: 20 ms RTT, 200 segments and 20 samples an

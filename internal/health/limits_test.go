@@ -111,8 +111,8 @@ func TestConcurrentReaders(t *testing.T) {
 	}
 	for k := range 200 {
 		ls := append(scan(50, k%7), baseLinks()...)
-		snap, x := snapshotOf(s.now, ls, nil)
-		s.a.AddWith(snap, x)
+		snap := snapshotOf(s.now, ls, nil)
+		s.a.Add(snap)
 		s.now = s.now.Add(time.Second)
 	}
 	close(done)
@@ -135,19 +135,21 @@ func TestAddNilAndOddIntervals(t *testing.T) {
 		t.Fatalf("%v %v", fs, err)
 	}
 	// No Interval in the snapshot: the gap since the previous one is used.
-	snap, x := snapshotOf(t0, []link{{cookie: 1, comm: "a", remote: "10.0.0.1", tx: 10}}, nil)
+	snap := snapshotOf(t0, []link{{cookie: 1, comm: "a", remote: "10.0.0.1", tx: 10}}, nil)
 	snap.Interval = 0
-	a.AddWith(snap, x)
-	snap, x = snapshotOf(t0.Add(2*time.Second), []link{{cookie: 1, comm: "a", remote: "10.0.0.1", tx: 10}}, nil)
+	a.Add(snap)
+	snap = snapshotOf(t0.Add(2*time.Second), []link{{cookie: 1, comm: "a", remote: "10.0.0.1", tx: 10}}, nil)
 	snap.Interval = 0
-	a.AddWith(snap, x)
+	a.Add(snap)
 	fs, _ := a.TopFlows(time.Hour, "bytes", 0)
 	if len(fs) != 1 || fs[0].WindowMS != 3000 || fs[0].LastRate != 5 {
 		t.Fatalf("%+v", fs)
 	}
-	// Add without TCP health: bytes only, health unknown.
-	a.Add(snap)
-	if st := statusOf(t, a.Health(), "10.0.0.0/24"); st.State != StateUnknown {
+	// Without TCP health (health hooks off): bytes only, health unknown.
+	for i := range 30 {
+		a.Add(snapshotOf(t0.Add(time.Duration(3+i)*time.Second), []link{{cookie: 1, comm: "a", remote: "10.0.0.1", tx: 10, noTCP: true}}, nil))
+	}
+	if st := statusOf(t, a.Health(), "10.0.0.0/24"); st.State != StateUnknown || st.Evidence.LearnedIntervals != 0 {
 		t.Fatalf("%+v", st)
 	}
 }
@@ -161,10 +163,10 @@ func BenchmarkAdd(b *testing.B) {
 	for i := range ls {
 		ls[i].remote = fmt.Sprintf("1.0.%d.%d", i%500, 1+i/500) // 500 groups
 	}
-	snap, x := snapshotOf(s.now, ls, nil)
+	snap := snapshotOf(s.now, ls, nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		s.a.AddWith(snap, x) // Add keeps nothing of the snapshot
+		s.a.Add(snap) // Add keeps nothing of the snapshot
 		snap.Time = snap.Time.Add(time.Second)
 	}
 }
