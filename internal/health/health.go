@@ -527,7 +527,7 @@ func (in *indicator) explain(v verdict, ev *Evidence) string {
 		return strings.Join(parts, ", ")
 	case verdictNetwork:
 		if ev.GroupsActive > 1 {
-			add("%d of %d active groups are not degraded", ev.GroupsActive-ev.GroupsDegraded, ev.GroupsActive)
+			add("%d of %d active groups not degraded", ev.GroupsActive-ev.GroupsDegraded, ev.GroupsActive)
 		}
 		add("no receiver is full")
 	}
