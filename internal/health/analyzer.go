@@ -68,7 +68,6 @@ type flowEntry struct {
 }
 
 type groupEntry struct {
-	name    string
 	kind    groupKind
 	lastSeq uint64
 	ind     *indicator // nil for groups without a health status
@@ -79,6 +78,11 @@ type groupEntry struct {
 func New(cfg Config) (*Analyzer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	for i, m := range cfg.Monitors {
+		if len(m.Local.Interfaces) > 0 && cfg.InterfaceAddrs == nil {
+			return nil, fmt.Errorf("health config: monitors[%d] (%q): local.interfaces needs the interfaces' addresses, which this program cannot resolve; list them under local.cidrs instead", i, m.Name)
+		}
 	}
 	cfg = cfg.withDefaults()
 	a := &Analyzer{
@@ -307,7 +311,7 @@ func (a *Analyzer) flowFor(ent entity, gname string, gkind groupKind) (f *flowEn
 		return f, folded
 	}
 	if a.groups[key.group] == nil {
-		g := &groupEntry{name: key.group, kind: gkind}
+		g := &groupEntry{kind: gkind}
 		if gkind.evaluated() {
 			g.ind = newIndicator(a.cfg.Health)
 		}

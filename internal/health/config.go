@@ -64,8 +64,9 @@ type Config struct {
 	ContainerOf func(pid int, netns uint64) string `yaml:"-"`
 	// InterfaceAddrs, when set, returns an interface's addresses, so that
 	// Monitor.Local.Interfaces can match connections by local address.
-	// Snapshots do not carry interface addresses; without it
-	// local.interfaces is a configuration error.
+	// Snapshots do not carry interface addresses; without it New refuses
+	// local.interfaces. Both resolvers are called from Add and must not
+	// block.
 	InterfaceAddrs func(name string) []netip.Prefix `yaml:"-"`
 }
 
@@ -242,7 +243,8 @@ func (c Config) withDefaults() Config {
 }
 
 // Validate reports every problem of the configuration, each naming the
-// config key to change. The zero Config is valid.
+// config key to change. The zero Config is valid. It checks what a config
+// file can hold; New also checks the resolvers the monitors need.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
@@ -313,9 +315,6 @@ func (c Config) Validate() error {
 			if _, err := parsePrefix(s); err != nil {
 				bad("%s: local.cidrs[%d]: %w", key, j, err)
 			}
-		}
-		if len(m.Local.Interfaces) > 0 && c.InterfaceAddrs == nil {
-			bad("%s: local.interfaces needs the interfaces' addresses, which snapshots do not carry; list them under local.cidrs instead", key)
 		}
 		for j, s := range m.Remote.CIDRs {
 			if _, err := parsePrefix(s); err != nil {

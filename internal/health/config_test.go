@@ -74,8 +74,6 @@ func TestConfigValidate(t *testing.T) {
 		{"monitor group", Config{Monitors: []Monitor{{Name: "m", Remote: RemoteMatch{Groups: []string{"nope"}}}}},
 			[]string{`remote.groups[0]: "nope" is neither a group`}},
 		{"monitor default group", Config{Monitors: []Monitor{{Name: "m", Remote: RemoteMatch{Groups: []string{"10.1.2.0/24", "loopback"}}}}}, nil},
-		{"monitor interfaces", Config{Monitors: []Monitor{{Name: "m", Local: LocalMatch{Interfaces: []string{"eth0"}}, Remote: everywhere}}},
-			[]string{"local.interfaces needs the interfaces' addresses", "local.cidrs"}},
 		{"monitor interfaces resolved", Config{InterfaceAddrs: func(string) []netip.Prefix { return nil },
 			Monitors: []Monitor{{Name: "m", Local: LocalMatch{Interfaces: []string{"eth0"}}, Remote: everywhere}}}, nil},
 		{"monitor duplicate", Config{Monitors: []Monitor{{Name: "m", Remote: everywhere}, {Name: "m", Remote: everywhere}}},
@@ -108,6 +106,20 @@ func TestConfigValidate(t *testing.T) {
 				t.Error("New accepted it")
 			}
 		})
+	}
+}
+
+// TestNewNeedsInterfaceResolver: a config file may name interfaces; New
+// refuses them when the program cannot resolve their addresses.
+func TestNewNeedsInterfaceResolver(t *testing.T) {
+	cfg := Config{Monitors: []Monitor{{Name: "m", Local: LocalMatch{Interfaces: []string{"eth0"}}, Remote: RemoteMatch{Everywhere: true}}}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(cfg)
+	if err == nil || !strings.Contains(err.Error(), `monitors[0] ("m"): local.interfaces needs the interfaces' addresses`) ||
+		!strings.Contains(err.Error(), "local.cidrs") {
+		t.Fatalf("New: %v", err)
 	}
 }
 
