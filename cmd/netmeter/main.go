@@ -37,6 +37,10 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	var st statusError
+	if errors.As(err, &st) {
+		return st.code // a result, not a failure: nothing to report
+	}
 	fmt.Fprintln(stderr, "netmeter:", err)
 	var ue usageError
 	var ce *config.Error
@@ -45,6 +49,12 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	return 1
 }
+
+// statusError ends a command that succeeded with a non-zero status for
+// scripts (netmeter health: 3 when something is degraded).
+type statusError struct{ code int }
+
+func (e statusError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 // noArgs rejects positional arguments as a usage error.
 func noArgs(cmd *cobra.Command, args []string) error {

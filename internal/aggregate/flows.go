@@ -620,3 +620,20 @@ func (f *Flows) SocketOwner(cookie uint64) (pid int, comm, ctr string, ok bool) 
 	}
 	return int(e.owner.tgid), e.comm, ctr, true
 }
+
+// ProcessContainers maps the pid of every tracked process that lives in a
+// container to the container's name (or id).
+func (f *Flows) ProcessContainers() map[int]string {
+	out := map[int]string{}
+	for k, p := range f.procs {
+		if p.ctr.ID == "" {
+			continue
+		}
+		name := p.ctr.ID
+		if c := f.ctrs[p.ctr.ID]; c != nil && c.snap.Name != "" {
+			name = c.snap.Name
+		}
+		out[int(k.tgid)] = name
+	}
+	return out
+}
