@@ -41,8 +41,8 @@ func withA(f func(l *link)) []link {
 }
 
 // runUntil steps until group reaches want, at most limit intervals, and
-// returns how many intervals it took; other groups must stay healthy
-// unless listed in degraded.
+// returns how many intervals it took; until then the group must stay
+// healthy.
 func runUntil(t *testing.T, s *sim, links []link, group string, want State, limit int, drops ...snapshot.Drop) (int, Status) {
 	t.Helper()
 	for i := 1; i <= limit; i++ {
@@ -103,10 +103,16 @@ func TestHealthRTTRiseOnOneGroup(t *testing.T) {
 	if !strings.Contains(st.Explanation, "× its baseline 20.0 ms") || !strings.Contains(st.Explanation, "no receiver is full") {
 		t.Errorf("explanation %q", st.Explanation)
 	}
-	r := s.a.Health()
-	for _, g := range []string{groupB, GroupLoopback} {
-		if st := statusOf(t, r, g); st.State != StateHealthy {
-			t.Errorf("%s is %q: %s", g, st.State, st.Explanation)
+	// While A stays degraded, B and loopback stay healthy.
+	for i := range 10 {
+		r := s.step(withA(func(l *link) { l.rttUS *= 4 }))
+		if st := statusOf(t, r, groupA); st.State != StateNetwork {
+			t.Fatalf("interval %d after: A is %q", i, st.State)
+		}
+		for _, g := range []string{groupB, GroupLoopback} {
+			if st := statusOf(t, r, g); st.State != StateHealthy {
+				t.Fatalf("interval %d after: %s is %q: %s", i, g, st.State, st.Explanation)
+			}
 		}
 	}
 }
