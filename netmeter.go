@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/netmeter/netmeter/internal/aggregate"
+	"github.com/netmeter/netmeter/internal/health"
 	"github.com/netmeter/netmeter/internal/pipeline"
 	"github.com/netmeter/netmeter/internal/snapshot"
 	"github.com/netmeter/netmeter/internal/source/engine"
@@ -26,6 +27,17 @@ type (
 	Container  = snapshot.Container
 	Traffic    = snapshot.Traffic
 	Rate       = snapshot.Rate
+	// TCP health and drops (issue: TCP health and flows).
+	TCPStats = snapshot.TCPStats
+	Drop     = snapshot.Drop
+	// Flows, monitors, the Network Health Indicator and topology.
+	HealthConfig  = health.Config
+	Flow          = health.Flow
+	HealthReport  = health.Report
+	HealthStatus  = health.Status
+	HealthState   = health.State
+	MonitorSeries = health.MonitorSeries
+	Topology      = health.Topology
 )
 
 // Defaults of the options.
@@ -53,6 +65,9 @@ type config struct {
 	pinPath        string
 	billingDay     int
 	log            *slog.Logger
+	analysis       health.Config
+	noTCPHealth    bool
+	noRTTSamples   bool
 }
 
 // Option configures New.
@@ -162,6 +177,32 @@ func WithPinPath(dir string) Option {
 // Unpin removes an engine pinned with WithPinPath; its programs detach.
 func Unpin(dir string) error { return engine.Unpin(dir) }
 
+// WithHealth configures flows, monitors and the Network Health Indicator
+// (remote groups, monitors, thresholds; see docs/HEALTH.md). Without it the
+// defaults apply: remotes grouped by /24 and /64, no monitors.
+func WithHealth(cfg HealthConfig) Option {
+	return func(c *config) error {
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("netmeter: WithHealth: %w", err)
+		}
+		c.analysis = cfg
+		return nil
+	}
+}
+
+// WithoutTCPHealth leaves the TCP health hooks unloaded: no RTT,
+// retransmissions or drop reasons (Flows and Health then see bytes only).
+func WithoutTCPHealth() Option {
+	return func(c *config) error { c.noTCPHealth = true; return nil }
+}
+
+// WithoutRTTSamples loads the TCP health hooks without the per-round-trip
+// RTT callback: the smoothed RTT is still read from the kernel, but not the
+// per-interval min/max/mean.
+func WithoutRTTSamples() Option {
+	return func(c *config) error { c.noRTTSamples = true; return nil }
+}
+
 // WithLogger sends the monitor's warnings (fallbacks, counter resets) to l.
 // Default: discarded.
 func WithLogger(l *slog.Logger) Option {
@@ -182,6 +223,7 @@ type Monitor struct {
 	subs    map[chan Snapshot]struct{}
 	dropped uint64
 	ledger  *aggregate.Ledger
+	an      *health.Analyzer
 }
 
 // New validates the options. It touches no kernel state; Start does.
@@ -210,13 +252,23 @@ func (m *Monitor) Start(ctx context.Context) error {
 		Interval: m.cfg.interval, NetnsPath: m.cfg.netns, Source: "auto", Engine: m.cfg.engine,
 		MaxConnections: m.cfg.maxConnections, MaxProcesses: m.cfg.maxProcesses, Log: m.cfg.log,
 		PinPath: m.cfg.pinPath, StateFile: m.cfg.stateFile, BillingDay: m.cfg.billingDay,
+		NoTCPHealth: m.cfg.noTCPHealth, NoRTTSamples: m.cfg.noRTTSamples,
 	})
 	if err != nil {
 		m.finish(err)
 		return err
 	}
+	var an *health.Analyzer
+	if p.Loop.Flows != nil {
+		if an, err = pipeline.Analyze(p.Loop, m.cfg.analysis); err != nil {
+			p.Close()
+			m.finish(err)
+			return err
+		}
+	}
 	m.mu.Lock()
 	m.ledger = p.Ledger
+	m.an = an
 	m.mu.Unlock()
 	if m.cfg.captureTimeout > 0 {
 		ctx, m.cancel = context.WithTimeout(ctx, m.cfg.captureTimeout)
@@ -449,4 +501,57 @@ func (m *Monitor) Period(t time.Time) string {
 		return ""
 	}
 	return l.Period(t)
+}
+
+// ErrNoEngine is returned by the analyses when the monitor runs without the
+// eBPF engine (WithoutEngine) or has not started.
+var ErrNoEngine = errors.New("netmeter: flows and health need a started monitor with the eBPF engine")
+
+func (m *Monitor) analyzer() (*health.Analyzer, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.an == nil {
+		return nil, ErrNoEngine
+	}
+	return m.an, nil
+}
+
+// Flows ranks the (local process or container, remote group) flows over the
+// last window by "bytes", "rate", "retrans", "rtt" or "drops"; limit 0
+// returns them all.
+func (m *Monitor) Flows(window time.Duration, by string, limit int) ([]Flow, error) {
+	an, err := m.analyzer()
+	if err != nil {
+		return nil, err
+	}
+	return an.TopFlows(window, by, limit)
+}
+
+// Health returns the Network Health Indicator of every remote group and
+// monitor, with its evidence.
+func (m *Monitor) Health() (HealthReport, error) {
+	an, err := m.analyzer()
+	if err != nil {
+		return HealthReport{}, err
+	}
+	return an.Health(), nil
+}
+
+// Monitors returns each configured monitor's time series.
+func (m *Monitor) Monitors() ([]MonitorSeries, error) {
+	an, err := m.analyzer()
+	if err != nil {
+		return nil, err
+	}
+	return an.Monitors(), nil
+}
+
+// Topology returns who talks to whom over the last window: local processes
+// and containers, remote groups, and the edges between them.
+func (m *Monitor) Topology(window time.Duration) (Topology, error) {
+	an, err := m.analyzer()
+	if err != nil {
+		return Topology{}, err
+	}
+	return an.Topology(window), nil
 }
