@@ -73,6 +73,12 @@ func (h *Health) Apply(r tcphealth.Reading, s *snapshot.Snapshot, names func(uin
 		}
 	}
 	h.applyDrops(r, s, names, owner)
+	for _, d := range s.Drops {
+		if i, ok := byCookie[d.Cookie]; ok && d.Cookie != 0 {
+			s.Connections[i].Drops += d.Packets
+			s.Connections[i].DeltaDrops += d.DeltaPackets
+		}
+	}
 }
 
 func (h *Health) applyDrops(r tcphealth.Reading, s *snapshot.Snapshot, names func(uint32) string,

@@ -201,4 +201,17 @@ func TestDropOwnerThroughPipeline(t *testing.T) {
 	if row.PID != os.Getpid() || row.Proto != "udp" || row.Packets == 0 {
 		t.Errorf("drop row %+v: want pid %d, udp, packets > 0", *row, os.Getpid())
 	}
+	// The socket's own row carries them too, next to its datagrams.
+	for _, c := range s.Connections {
+		if c.Cookie == row.Cookie {
+			// The cgroup hook counts a datagram before the socket queue
+			// refuses it: rx_packets is what arrived, drops what was lost.
+			t.Logf("socket: %d datagrams arrived, %d dropped", c.Total.RxPackets, c.Drops)
+			if c.Drops != row.Packets || c.Total.RxPackets != 100 {
+				t.Errorf("socket drops %d (row %d), datagrams arrived %d: want drops = row and 100 arrived", c.Drops, row.Packets, c.Total.RxPackets)
+			}
+			return
+		}
+	}
+	t.Errorf("the dropping socket (cookie %d) is not among the connections", row.Cookie)
 }

@@ -107,6 +107,12 @@ type Connection struct {
 	TCPBytesAcked    uint64 `json:"tcp_bytes_acked,omitempty"`
 	TCPBytesReceived uint64 `json:"tcp_bytes_received,omitempty"`
 
+	// Drops are packets the kernel dropped for or from this socket since
+	// netmeter started (e.g. a UDP receive queue that was full), all
+	// reasons; DeltaDrops during the last interval. From the health hooks.
+	Drops      uint64 `json:"drops,omitempty"`
+	DeltaDrops uint64 `json:"delta_drops,omitempty"`
+
 	// TCP is the connection's health (RTT, windows, retransmissions,
 	// timeouts); nil for other protocols or when the health hooks are off.
 	TCP *TCPStats `json:"tcp,omitempty"`
