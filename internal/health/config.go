@@ -12,8 +12,8 @@ import (
 const (
 	DefaultPrefix4   = 24
 	DefaultPrefix6   = 64
-	DefaultCapacity  = 300
-	DefaultMaxFlows  = 4096
+	DefaultCapacity  = 120
+	DefaultMaxFlows  = 2048
 	DefaultMaxGroups = 1024
 )
 
@@ -44,14 +44,14 @@ type Config struct {
 	ByAddress bool `yaml:"by_address"`
 
 	Monitors []Monitor    `yaml:"monitors"`
-	Health   HealthConfig `yaml:"health"`
+	Health   HealthConfig `yaml:"indicator"`
 
-	// Capacity is how many intervals of aggregates are kept (default 300):
+	// Capacity is how many intervals of aggregates are kept (default 120):
 	// the longest window TopFlows and Topology can sum, and the length of
 	// the monitors' series.
 	Capacity int `yaml:"capacity"`
 	// MaxFlows bounds the (local entity, remote group) pairs tracked
-	// (default 4096) and MaxGroups the remote groups (default 1024). Beyond
+	// (default 2048) and MaxGroups the remote groups (default 1024). Beyond
 	// them traffic is summed into group "other" and counted in
 	// [Limits.OverflowConnections].
 	MaxFlows  int `yaml:"max_flows"`

@@ -23,7 +23,7 @@ monitors:
     remote: {groups: [office], cidrs: [192.0.2.0/24]}
   - name: all
     remote: {everywhere: true}
-health:
+indicator:
   window_intervals: 4
   rtt_floor: 10ms
   retrans_percent: 2.5

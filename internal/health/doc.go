@@ -8,7 +8,7 @@
 // restarts stay one entity); the remote group is the user's CIDR group that
 // contains the remote address, else its /24 (IPv4) or /64 (IPv6), or
 // "loopback". It keeps a bounded ring of per-interval aggregates (default
-// 300 intervals) from which [Analyzer.TopFlows] and [Analyzer.Topology] sum
+// 120 intervals) from which [Analyzer.TopFlows] and [Analyzer.Topology] sum
 // any window, and time series for the user's [Monitor]s.
 //
 // The Network Health Indicator (see [State] and docs/HEALTH.md) compares each
