@@ -42,7 +42,7 @@ indicator:
 		t.Fatalf("%+v", c)
 	}
 	d := c.withDefaults()
-	if d.DefaultPrefix6 != 64 || d.Capacity != 300 || d.MaxGroups != 1024 || d.Health.DegradeIntervals != 2 ||
+	if d.DefaultPrefix6 != 64 || d.Capacity != DefaultCapacity || d.MaxGroups != 1024 || d.Health.DegradeIntervals != 2 ||
 		d.Health.RTTFactor != 2 || len(d.Health.SocketDropReasons) != 1 {
 		t.Fatalf("defaults %+v", d)
 	}
