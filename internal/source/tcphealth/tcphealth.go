@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -111,7 +112,7 @@ type Source struct {
 	iter     *link.Iter
 	adopter  *link.Iter
 	ring     *ringbuf.Reader
-	epoch    uint32
+	epoch    atomic.Uint32 // the RTT window being filled; Read advances it
 	reasons  map[uint32]string
 	maxDead  int
 	mu       sync.Mutex
@@ -252,7 +253,7 @@ func (s *Source) decodeOne(b []byte) (Conn, error) {
 	if _, err := binary.Decode(b[:recordSize], binary.LittleEndian, &r); err != nil {
 		return Conn{}, fmt.Errorf("decode health record: %w", err)
 	}
-	return convert(&r, s.epoch), nil
+	return convert(&r, s.epoch.Load()), nil
 }
 
 // caStates names enum tcp_ca_state.
@@ -322,8 +323,7 @@ func (s *Source) Read() (Reading, error) {
 		return out, fmt.Errorf("read tcp health deaths: %w", ringErr)
 	}
 	// Samples from now on belong to the next window.
-	s.epoch++
-	if err := s.objs.ReadEpoch.Put(uint32(0), s.epoch); err != nil {
+	if err := s.objs.ReadEpoch.Put(uint32(0), s.epoch.Add(1)); err != nil {
 		return out, fmt.Errorf("advance rtt window: %w", err)
 	}
 	if out.Drops, err = s.readDrops(); err != nil {
