@@ -140,12 +140,20 @@ func (a *app) filter(s snapshot.Snapshot) snapshot.Snapshot {
 }
 
 // stream starts the configured source and returns its snapshots, filtered
-// by --interfaces. stop ends the stream, releases the source and returns the
-// loop's error; call it exactly once.
-func (a *app) stream(ctx context.Context, withEngine bool) (_ <-chan snapshot.Snapshot, stop func() error, _ error) {
+// by --interfaces. Each setup sees the loop before it runs (to add stages
+// such as pipeline.Analyze); if one fails, the source is closed and its
+// error returned. stop ends the stream, waits for the loop, then releases
+// the source and returns the loop's error; call it exactly once.
+func (a *app) stream(ctx context.Context, withEngine bool, setup ...func(*aggregate.Loop) error) (_ <-chan snapshot.Snapshot, stop func() error, _ error) {
 	loop, closeSrc, err := a.openLoop(withEngine)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, f := range setup {
+		if err := f(loop); err != nil {
+			closeSrc()
+			return nil, nil, err
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	raw := make(chan snapshot.Snapshot, 1)
@@ -174,11 +182,26 @@ func (a *app) stream(ctx context.Context, withEngine bool) (_ <-chan snapshot.Sn
 }
 
 func (a *app) live(ctx context.Context) error {
-	ch, stop, err := a.stream(ctx, true)
+	opts := tui.Options{Bits: a.cfg.Units == "bits"}
+	// The health view reads an analyzer fed by the loop; without the
+	// engine (--engine off, or auto and it could not load) there is none,
+	// and Analysis stays an untyped nil so that the view says so.
+	analyze := func(loop *aggregate.Loop) error {
+		if loop.Flows == nil {
+			return nil
+		}
+		an, err := pipeline.Analyze(loop, a.cfg.Health)
+		if err != nil {
+			return err
+		}
+		opts.Analysis = an
+		return nil
+	}
+	ch, stop, err := a.stream(ctx, true, analyze)
 	if err != nil {
 		return err
 	}
-	runErr := tui.Run(ctx, ch, tui.Options{Bits: a.cfg.Units == "bits"})
+	runErr := tui.Run(ctx, ch, opts)
 	if err := stop(); err != nil {
 		return err
 	}

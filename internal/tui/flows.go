@@ -8,11 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netmeter/netmeter/internal/health"
 	"github.com/netmeter/netmeter/internal/output"
 	"github.com/netmeter/netmeter/internal/snapshot"
 )
 
-// ViewKind selects what the live view shows; the keys 1, 2, 3 and 4 switch.
+// ViewKind selects what the live view shows; the keys 1 to 5 switch.
 type ViewKind int
 
 // Views.
@@ -21,11 +22,12 @@ const (
 	ViewProcesses                   // one row per process (nethogs)
 	ViewConnections                 // one row per connection (iftop)
 	ViewContainers                  // one row per container ("docker stats" for the network)
+	ViewHealth                      // health per remote group and monitor, top flows, drops
 	numViews
 )
 
 // flowViews are the views built from the eBPF engine's data.
-var flowViews = [...]ViewKind{ViewProcesses, ViewConnections, ViewContainers}
+var flowViews = [...]ViewKind{ViewProcesses, ViewConnections, ViewContainers, ViewHealth}
 
 func (v ViewKind) String() string {
 	switch v {
@@ -35,6 +37,8 @@ func (v ViewKind) String() string {
 		return "connections"
 	case ViewContainers:
 		return "containers"
+	case ViewHealth:
+		return "health"
 	default:
 		return "interfaces"
 	}
@@ -129,10 +133,13 @@ const (
 	rowBucket
 	rowConn
 	rowContainer
+	rowFlow   // a health flow
+	rowStatus // a health status (group or monitor)
 )
 
-// flowRow is one row of the processes, connections or containers view. It
-// points into the model's latest snapshot, which is never modified.
+// flowRow is one row of the processes, connections, containers or health
+// view. It points into the model's latest snapshot, health report or flows,
+// which are never modified.
 type flowRow struct {
 	key    string
 	kind   rowKind
@@ -140,6 +147,9 @@ type flowRow struct {
 	conn   *snapshot.Connection
 	bucket *snapshot.Bucket
 	ctr    *snapshot.Container
+	flow   *health.Flow
+	status *health.Status
+	skind  string        // a status's kind: "group" or "monitor"
 	tx, rx snapshot.Rate // IP bytes/s
 	total  snapshot.Traffic
 	dim    bool // exited process, closed connection
@@ -254,6 +264,7 @@ func (m Model) rebuild() Model {
 	m.procRows, m.procTotals, m.procHidden = m.buildProcs()
 	m.connRows, m.connTotals, m.connHidden = m.buildConns()
 	m.ctrRows, m.ctrTotals, m.ctrHidden = m.buildCtrs()
+	m.hflowRows, m.hflowHidden = m.buildHealthFlows()
 	for _, v := range flowViews {
 		m.lists[v] = reselect(m.lists[v], m.rows(v))
 	}
@@ -282,6 +293,8 @@ func (m Model) rows(v ViewKind) []flowRow {
 		return m.connRows
 	case ViewContainers:
 		return m.ctrRows
+	case ViewHealth:
+		return m.hflowRows
 	}
 	return m.procRows
 }

@@ -26,10 +26,14 @@ func (m Model) linesPerRow(v ViewKind) int {
 }
 
 // flowRows is how many rows of view v fit on the screen (above the
-// containers view's detail pane when it is open).
+// containers view's detail pane when it is open; under the health view's
+// statuses).
 func (m Model) flowRows(v ViewKind) int {
 	if m.width <= 0 || m.height <= 0 {
 		return 0
+	}
+	if v == ViewHealth {
+		return m.healthLayout().flows
 	}
 	avail := max(m.height-flowChrome, 0)
 	if v == ViewContainers {
@@ -325,12 +329,7 @@ func (m Model) flowBody(w int) []string {
 	lines := []string{m.totalsLine(tot)}
 	per := m.linesPerRow(v)
 	cols, sep := fitFlow(cols, rows, per, w)
-
-	hdr := []seg{{strings.Repeat(" ", markerWidth), plain}}
-	for i, c := range cols {
-		hdr = appendFlowCell(hdr, i, sep, c, seg{c.title, styleColHdr})
-	}
-	lines = append(lines, join(hdr, false))
+	lines = append(lines, headerLine(cols, sep))
 	if len(rows) == 0 {
 		msg := "  no " + what
 		if m.filter != "" {
@@ -344,38 +343,56 @@ func (m Model) flowBody(w int) []string {
 		}
 		return append(lines, msg)
 	}
-	ls := m.lists[v]
-	n := m.flowRows(v)
-	off := scrollOffset(ls.offset, ls.sel, n, len(rows))
-	for i := off; i < min(off+n, len(rows)); i++ {
-		r := &rows[i]
-		selected := i == ls.sel
-		for l := range per {
-			marker := "  "
-			if selected && l == 0 {
-				marker = "> "
-			}
-			row := []seg{{marker, plain}}
-			for j, c := range cols {
-				cell := c.cell(r, l, c.width)
-				if ansi.StringWidth(cell.text) > c.width {
-					cell.text = ansi.Truncate(cell.text, c.width, "…")
-				}
-				row = appendFlowCell(row, j, sep, c, cell)
-			}
-			if r.dim {
-				for k := range row {
-					row[k].style = styleGone
-				}
-			}
-			lines = append(lines, join(row, selected))
-		}
-	}
+	lines = append(lines, listLines(rows, cols, sep, m.lists[v], m.flowRows(v), per)...)
 	if v == ViewContainers {
 		// The pane sits right under the last row.
 		lines = append(lines, m.pane(w, m.paneHeight())...)
 	}
 	return lines
+}
+
+// headerLine is the column titles.
+func headerLine(cols []fcol, sep int) string {
+	hdr := []seg{{strings.Repeat(" ", markerWidth), plain}}
+	for i, c := range cols {
+		hdr = appendFlowCell(hdr, i, sep, c, seg{c.title, styleColHdr})
+	}
+	return join(hdr, false)
+}
+
+// listLines renders the n rows of a list from its scroll position, per
+// lines each, the selected one marked.
+func listLines(rows []flowRow, cols []fcol, sep int, ls listState, n, per int) []string {
+	var lines []string
+	off := scrollOffset(ls.offset, ls.sel, n, len(rows))
+	for i := off; i < min(off+n, len(rows)); i++ {
+		for l := range per {
+			lines = append(lines, rowLine(&rows[i], l, cols, sep, i == ls.sel))
+		}
+	}
+	return lines
+}
+
+// rowLine renders line l of a row; exited and closed rows are dim.
+func rowLine(r *flowRow, l int, cols []fcol, sep int, selected bool) string {
+	marker := "  "
+	if selected && l == 0 {
+		marker = "> "
+	}
+	row := []seg{{marker, plain}}
+	for j, c := range cols {
+		cell := c.cell(r, l, c.width)
+		if ansi.StringWidth(cell.text) > c.width {
+			cell.text = ansi.Truncate(cell.text, c.width, "…")
+		}
+		row = appendFlowCell(row, j, sep, c, cell)
+	}
+	if r.dim {
+		for k := range row {
+			row[k].style = styleGone
+		}
+	}
+	return join(row, selected)
 }
 
 func appendFlowCell(row []seg, i, sep int, c fcol, cell seg) []seg {
@@ -422,6 +439,8 @@ func (m Model) flowHeaderCounts() string {
 		if m.ctrHidden > 0 {
 			n += fmt.Sprintf(" +%d not shown", m.ctrHidden)
 		}
+	case ViewHealth:
+		n = m.healthHeaderCounts()
 	default:
 		t := m.connTotals
 		n = plural(t.n, "conn")
@@ -438,16 +457,15 @@ func (m Model) flowHeaderCounts() string {
 // helpText is the "?" screen.
 var helpText = []string{
 	"keys",
-	"  1 2 3 4       interfaces, processes, connections, containers view",
+	"  1 2 3 4 5     interfaces, processes, connections, containers, health",
 	"  j/k ↑/↓       select; pgup/pgdown, g/G home/end",
-	"  s             sort: interfaces name → rx → tx;",
-	"                the others tx → rx → total → name",
-	"  t             columns: now → 2s/10s/40s → totals (all but interfaces)",
+	"  s             sort: interfaces name → rx → tx; health bytes → rate →",
+	"                retrans → rtt → drops; the others tx → rx → total → name",
+	"  t             columns: now → 2s/10s/40s → totals (views 2, 3 and 4)",
 	"  /             filter by name, pid, user, port, address or host name;",
 	"                containers by name, id, image, account or label value;",
-	"                enter keeps it, esc clears it",
-	"  f             connections: both families → IPv4 only → IPv6 only",
-	"  n             connections: host names (looked up in the background)",
+	"                health flows by local id or remote group",
+	"  f  n          connections: both families → IPv4 → IPv6; host names",
 	"  u             bytes/s ↔ bits/s",
 	"  enter  tab    interface or container details",
 	"  esc           close details or help, clear the filter",
@@ -459,6 +477,7 @@ var helpText = []string{
 	"Containers: ACC/OPEN are TCP connections accepted/opened; C↔C is",
 	"traffic with other containers here, C↔HOST with this host's processes;",
 	"(host net) marks a container in the host's network namespace.",
+	"Health: each remote group against its own baseline (docs/HEALTH.md).",
 }
 
 // footer lists the views (the current one in brackets) and the keys that
@@ -468,7 +487,7 @@ func (m Model) footer(w int) string {
 		return styleTitle.Render("/") + m.filter + "▏" + styleHelp.Render("  enter keep  esc clear")
 	}
 	tabs := make([]string, 0, numViews)
-	for v, name := range []string{"ifaces", "procs", "conns", "ctrs"} {
+	for v, name := range []string{"ifaces", "procs", "conns", "ctrs", "health"} {
 		t := strconv.Itoa(v+1) + " " + name
 		if ViewKind(v) == m.view {
 			t = "[" + t + "]"
@@ -486,6 +505,8 @@ func (m Model) footer(w int) string {
 		if m.cdetail {
 			opt[0] = "enter close"
 		}
+	case ViewHealth:
+		opt = []string{"s sort", "/ filter", "u units"}
 	default:
 		opt = []string{"s sort", "/ filter", "f family", "n dns", "t columns", "u units"}
 	}
@@ -532,6 +553,9 @@ func (m Model) flowStatus() []string {
 		if m.dns.on {
 			st = append(st, "dns")
 		}
+	}
+	if m.view == ViewHealth {
+		return append(st, "sort "+m.hsort.String())
 	}
 	return append(st, "sort "+m.fsort.String())
 }

@@ -10,6 +10,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/netmeter/netmeter/internal/health"
 	"github.com/netmeter/netmeter/internal/output"
 	"github.com/netmeter/netmeter/internal/snapshot"
 )
@@ -65,7 +66,7 @@ type Options struct {
 	// DefaultForgetAfter.
 	ForgetAfter int
 
-	// View is the view shown first (1, 2, 3, 4 switch).
+	// View is the view shown first (1 to 5 switch).
 	View ViewKind
 	// FlowSort is the initial order of the processes, connections and
 	// containers views.
@@ -93,6 +94,11 @@ type Options struct {
 	DNSTTL       time.Duration
 	// Resolver looks up names; nil means net.DefaultResolver.LookupAddr.
 	Resolver Resolver
+
+	// Analysis is read when a snapshot arrives, for the health view; nil
+	// (an untyped nil, not a nil pointer) when the eBPF engine is not
+	// running, and the view says so.
+	Analysis Analysis
 }
 
 func (o Options) normalized() Options {
@@ -195,7 +201,7 @@ type Model struct {
 	family  Family
 	fsort   FlowSort
 	cols    [numViews]Columns
-	lists   [numViews]listState // processes, connections and containers views
+	lists   [numViews]listState // processes, connections, containers and health views
 	cdetail bool                // the selected container's pane
 
 	// Flow rows, rebuilt from snap on every change; never modified in place.
@@ -204,6 +210,15 @@ type Model struct {
 	procHidden, connHidden, ctrHidden int // rows beyond MaxRows
 	buckets                           map[string][]bucketSample
 	dns                               dnsState
+
+	// The health view: what Analysis said at the latest snapshot (or the
+	// latest "s"), and the rows built from it. Never modified in place.
+	hsort       healthSort
+	report      health.Report
+	hflows      []health.Flow // every flow of the window, in hsort order
+	hflowErr    error
+	hflowRows   []flowRow // those that pass the filter, at most MaxRows
+	hflowHidden int
 }
 
 // New returns a model reading snapshots from ch.
@@ -269,7 +284,7 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	switch k {
 	case "q":
 		return m, tea.Quit
-	case "1", "2", "3", "4":
+	case "1", "2", "3", "4", "5":
 		m.view = ViewKind(k[0] - '1')
 		m.help = false
 		return m.follow(), nil
@@ -407,7 +422,7 @@ func (m Model) ifaceKey(k string) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// flowKey handles the processes, connections and containers views' keys.
+// flowKey handles the processes, connections, containers and health views' keys.
 func (m Model) flowKey(k string) (tea.Model, tea.Cmd) {
 	v := m.view
 	ls := m.lists[v]
@@ -427,10 +442,17 @@ func (m Model) flowKey(k string) (tea.Model, tea.Cmd) {
 	case "end", "G":
 		ls.sel = len(rows) - 1
 	case "s":
+		if v == ViewHealth {
+			m.hsort = (m.hsort + 1) % numHealthSorts
+			return m.topFlows().rebuild().follow(), nil
+		}
 		m.fsort = (m.fsort + 1) % numFlowSorts
 		m = m.rebuild().follow()
 		return m.lookups()
 	case "t":
+		if v == ViewHealth {
+			return m, nil
+		}
 		c := m.columnsOf(v)%ColumnsTotals + 1 // now → windows → totals → now
 		m.cols[v] = c
 		m = m.rebuild().follow()
@@ -571,7 +593,7 @@ func (m Model) ingest(s snapshot.Snapshot) Model {
 		m.selKey = m.order[m.sel]
 	}
 	m.buckets = pushBuckets(m.buckets, &s)
-	return m.rebuild().follow()
+	return m.analyze().rebuild().follow()
 }
 
 // evict keeps max interfaces: present ones before missing ones, already

@@ -85,6 +85,8 @@ func (m Model) render() string {
 		lines = append(lines, helpText...)
 	case m.received == 0:
 		lines = append(lines, "", "  waiting for the first snapshot…")
+	case m.view == ViewHealth:
+		lines = append(lines, m.healthBody(w)...)
 	case m.view != ViewInterfaces:
 		lines = append(lines, m.flowBody(w)...)
 	default:
