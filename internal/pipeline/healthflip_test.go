@@ -140,3 +140,102 @@ func TestHealthIndicatorFlips(t *testing.T) {
 		}
 	}
 }
+
+// A receiver that stops reading: seen per address (ByAddress groups), the
+// server's side (its peer is the client's address) must read "degraded:
+// this host" — this host's application is the bottleneck — and the client's
+// side (its peer is the server) "degraded: remote". Neither is the network.
+func TestHealthIndicatorReceiverStall(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	const interval = 200 * time.Millisecond
+	p, err := pipeline.Open(pipeline.Config{Interval: interval, Engine: "on", Source: "auto"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	an, err := pipeline.Analyze(p.Loop, health.Config{ByAddress: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair := testnet.NewPair(t, testnet.WithoutIPv6())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ln, err := pair.B.ListenTCP(ctx, "tcp4", netip.AddrPortFrom(pair.B4, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stall := make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			select {
+			case <-stall:
+				<-ctx.Done()
+				return
+			default:
+			}
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	c, err := pair.A.Dial(ctx, "tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		buf := make([]byte, 32<<10)
+		for ctx.Err() == nil {
+			c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+			c.Write(buf)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	serverSide, clientSide := pair.A4.String(), pair.B4.String() // groups are named by the peer's address
+	state := func(name string) health.Status {
+		for _, s := range an.Health().Groups {
+			if s.Name == name {
+				return s
+			}
+		}
+		return health.Status{Name: name, State: "absent"}
+	}
+	poll := func() {
+		time.Sleep(interval)
+		if _, err := p.Loop.Poll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 40 && (state(serverSide).State != health.StateHealthy || state(clientSide).State != health.StateHealthy); i++ {
+		poll()
+	}
+	for _, g := range []string{serverSide, clientSide} {
+		if s := state(g); s.State != health.StateHealthy {
+			t.Fatalf("after warm-up %s is %q (%s)", g, s.State, s.Explanation)
+		}
+	}
+	close(stall)
+	for i := 1; i <= 25; i++ {
+		poll()
+		if state(serverSide).State.Degraded() && state(clientSide).State.Degraded() {
+			t.Logf("both degraded after %d intervals", i)
+			break
+		}
+	}
+	srv, cli := state(serverSide), state(clientSide)
+	t.Logf("server side (%s): %q — %s", serverSide, srv.State, srv.Explanation)
+	t.Logf("client side (%s): %q — %s", clientSide, cli.State, cli.Explanation)
+	if srv.State != health.StateThisHost {
+		t.Errorf("the stalled reader's side is %q, want %q (evidence %+v)", srv.State, health.StateThisHost, srv.Evidence)
+	}
+	if cli.State != health.StateRemote {
+		t.Errorf("the sender's side is %q, want %q (evidence %+v)", cli.State, health.StateRemote, cli.Evidence)
+	}
+}
