@@ -36,6 +36,8 @@ type Config struct {
 	NftCounters bool
 	TCPHealth   bool
 	RTTSamples  bool
+	DataDir     string
+	Timezone    string
 	Source      string
 	Interfaces  []string
 	Units       string
@@ -95,6 +97,18 @@ var Options = []Option{
 	{Flag: "state-file", Kind: "string", Default: "/var/lib/netmeter/state.json",
 		Usage: "where the billing ledger (container traffic per account and period) and the engine's per-socket state are kept; used by the agent and read by 'netmeter ledger'",
 		set:   func(c *Config, v string) error { c.StateFile = v; return nil }},
+	{Flag: "data-dir", Kind: "string", Default: "/var/lib/netmeter",
+		Usage: "where 'netmeter serve' keeps the history database (history.db) that 'netmeter report' and 'netmeter quota' read",
+		set:   func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{Flag: "timezone", Kind: "string", Default: "Local",
+		Usage: "IANA time zone (e.g. Europe/Berlin) in which days, weeks, months and years of the history start; Local is the system's",
+		set: func(c *Config, v string) error {
+			if _, err := time.LoadLocation(v); err != nil {
+				return fmt.Errorf("%q is not a time zone: %w", v, err)
+			}
+			c.Timezone = v
+			return nil
+		}},
 	{Flag: "pin-path", Kind: "string", Default: "",
 		Usage: "pin the eBPF engine under this BPF-filesystem directory (e.g. /sys/fs/bpf/netmeter) so the kernel keeps counting between agent runs; empty: the engine stops with netmeter",
 		set:   func(c *Config, v string) error { c.PinPath = v; return nil }},
