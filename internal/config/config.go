@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/netmeter/netmeter/internal/health"
+	"github.com/netmeter/netmeter/internal/quota"
 )
 
 // DefaultFile is read when neither --config nor NETMETER_CONFIG names a file.
@@ -48,6 +49,8 @@ type Config struct {
 	// Health configures flows, monitors and the health indicator: the
 	// config file's `health:` section (file only; see docs/HEALTH.md).
 	Health health.Config
+	// Quotas are the config file's `quotas:` list (file only).
+	Quotas []quota.Quota
 }
 
 // Option describes one setting.
@@ -289,6 +292,12 @@ func applyFile(c *Config, file string, data []byte) error {
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
+		if k.Value == QuotasKey {
+			if err := decodeQuotas(&c.Quotas, v); err != nil {
+				return &Error{Where: fmt.Sprintf("config file %s: section %q (line %d)", file, k.Value, v.Line), Err: err}
+			}
+			continue
+		}
 		if k.Value == HealthKey {
 			if err := decodeHealth(&c.Health, v); err != nil {
 				return &Error{Where: fmt.Sprintf("config file %s: section %q (line %d)", file, k.Value, v.Line), Err: err}
@@ -313,6 +322,34 @@ func applyFile(c *Config, file string, data []byte) error {
 			return &Error{Where: fmt.Sprintf("config file %s: key %q (line %d)", file, k.Value, v.Line), Err: err}
 		}
 	}
+	return nil
+}
+
+// QuotasKey is the config file's list of quota.Quota.
+const QuotasKey = "quotas"
+
+func decodeQuotas(dst *[]quota.Quota, n *yaml.Node) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var qs []quota.Quota
+	if err := dec.Decode(&qs); err != nil {
+		return fmt.Errorf("%w (want a list of {name, entity, direction, limit, period, start_day, warn})", err)
+	}
+	seen := map[string]bool{}
+	for _, q := range qs {
+		if _, err := quota.Parse(q); err != nil {
+			return err
+		}
+		if seen[q.Name] {
+			return fmt.Errorf("quota %q is defined twice", q.Name)
+		}
+		seen[q.Name] = true
+	}
+	*dst = qs
 	return nil
 }
 
@@ -364,7 +401,7 @@ func Markdown() string {
 	b.WriteString("Every option can be set three ways. Precedence, lowest first: built-in default, config file,\n")
 	b.WriteString("environment variable, command-line flag.\n\n")
 	fmt.Fprintf(&b, "- **Config file**: YAML, one `key: value` per option; `--config FILE` or `NETMETER_CONFIG` names it, otherwise\n  `%s` is read if it exists. Unknown keys are errors (a typo never goes unnoticed).\n", DefaultFile)
-	b.WriteString("  The file may also hold a `health:` section (remote groups, monitors, health-indicator thresholds),\n  which has no flag or variable: see [HEALTH.md](HEALTH.md).\n")
+	b.WriteString("  The file may also hold a `health:` section (remote groups, monitors, health-indicator thresholds;\n  see [HEALTH.md](HEALTH.md)) and a `quotas:` list (see [HISTORY.md](HISTORY.md)), which have no flag or variable.\n")
 	b.WriteString("- **Environment**: `NETMETER_<OPTION>`, e.g. `NETMETER_INTERVAL=500ms`.\n")
 	b.WriteString("- **Flags**: `--option value`; they apply to every subcommand.\n\n")
 	b.WriteString("| flag | env | file key | type | default | meaning |\n|---|---|---|---|---|---|\n")

@@ -180,3 +180,24 @@ health:
 		})
 	}
 }
+
+func TestQuotasSection(t *testing.T) {
+	good := writeFile(t, "quotas:\n  - name: uplink\n    entity: interface:eth0+eth1\n    limit: 500GiB\n    period: month\n    start_day: 15\n")
+	c, err := load(t, nil, map[string]string{"NETMETER_CONFIG": good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Quotas) != 1 || c.Quotas[0].Name != "uplink" || c.Quotas[0].StartDay != 15 {
+		t.Errorf("quotas read as %+v", c.Quotas)
+	}
+	for name, body := range map[string]string{
+		"bad limit": "quotas:\n  - name: q\n    entity: interface:eth0\n    limit: heaps\n",
+		"twice":     "quotas:\n  - {name: q, entity: 'interface:a', limit: 1G}\n  - {name: q, entity: 'interface:b', limit: 1G}\n",
+		"typo":      "quotas:\n  - {name: q, entity: 'interface:a', limt: 1G}\n",
+	} {
+		_, err := load(t, nil, map[string]string{"NETMETER_CONFIG": writeFile(t, body)})
+		if err == nil || !strings.Contains(err.Error(), `section "quotas"`) {
+			t.Errorf("%s: error %v, want one naming the quotas section", name, err)
+		}
+	}
+}
