@@ -22,7 +22,7 @@ func feedBerlin(t *testing.T, s *Store, loc *time.Location) []fed {
 	for _, span := range [][2]time.Time{
 		{time.Date(2025, 12, 30, 0, 0, 0, 0, loc), time.Date(2026, 1, 2, 0, 0, 0, 0, loc)},
 		{time.Date(2026, 1, 30, 0, 0, 0, 0, loc), time.Date(2026, 2, 2, 0, 0, 0, 0, loc)},
-		{time.Date(2026, 3, 28, 0, 0, 0, 0, loc), time.Date(2026, 3, 31, 0, 0, 0, 0, loc)}, // DST starts Sun 29 March
+		{time.Date(2026, 3, 28, 0, 0, 0, 0, loc), time.Date(2026, 3, 31, 0, 0, 0, 0, loc)},   // DST starts Sun 29 March
 		{time.Date(2026, 10, 24, 0, 0, 0, 0, loc), time.Date(2026, 10, 27, 0, 0, 0, 0, loc)}, // DST ends Sun 25 October
 	} {
 		for at := span[0]; at.Before(span[1]); at = at.Add(20 * time.Minute) {
