@@ -1,5 +1,4 @@
 package history
 
 func crashWriter()       {}
-func readerProcess()     {}
 func cleanupBenchStore() {}
