@@ -1,4 +1,3 @@
 package history
 
-func crashWriter()       {}
 func cleanupBenchStore() {}
