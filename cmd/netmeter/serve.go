@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netmeter/netmeter/internal/aggregate"
+	"github.com/netmeter/netmeter/internal/history"
+	"github.com/netmeter/netmeter/internal/record"
+	"github.com/netmeter/netmeter/internal/snapshot"
+)
+
+// historyFile is the database under --data-dir.
+const historyFile = "history.db"
+
+// openHistory opens the history store under --data-dir in --timezone.
+func (a *app) openHistory(create bool) (*history.Store, error) {
+	loc, err := time.LoadLocation(a.cfg.Timezone)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--timezone: %w", err)}
+	}
+	path := filepath.Join(a.cfg.DataDir, historyFile)
+	if !create {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no history at %s: run 'netmeter serve' (with the same --data-dir) to record it", path)
+		}
+	} else if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create --data-dir: %w", err)
+	}
+	return history.Open(history.Options{Path: path, Location: loc})
+}
+
+func newServe(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the agent: collect continuously and keep the history (reports, quotas) and the billing ledger",
+		Long: `serve collects interfaces and, with the eBPF engine, processes, containers and
+TCP health, and writes every interval's traffic to the history database in
+--data-dir (read by 'netmeter report' and 'netmeter quota check'), and the
+billing ledger to --state-file. It stops on SIGINT or SIGTERM after a last
+reading, so nothing counted is lost; traffic the kernel counted on
+interfaces while it was stopped is added when it starts again.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.serve(cmd.Context())
+		},
+	}
+}
+
+func (a *app) serve(ctx context.Context) error {
+	st, err := a.openHistory(true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rec, err := record.New(st, record.Options{GapAfter: max(5*time.Second, 2*a.cfg.Interval)})
+	if err != nil {
+		return err
+	}
+	a.ledger = a.cfg.Engine != "off"
+	var recErr error
+	ch, stop, err := a.stream(ctx, true, func(loop *aggregate.Loop) error {
+		prev := loop.Observe
+		loop.Observe = func(s *snapshot.Snapshot) {
+			if prev != nil {
+				prev(s)
+			}
+			// In the loop: the final reading at shutdown is recorded too.
+			if err := rec.Add(s); err != nil {
+				if recErr == nil {
+					a.log.Warn("history write failed; the deltas are kept and retried", "err", err)
+				}
+				recErr = err
+			} else if recErr != nil {
+				a.log.Info("history writes resumed")
+				recErr = nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	go func() {
+		if err := st.Run(runCtx); err != nil && runCtx.Err() == nil {
+			a.log.Warn("history pruning stopped", "err", err)
+		}
+	}()
+	a.log.Info("serving", "data_dir", a.cfg.DataDir, "interval", a.cfg.Interval)
+	for range ch {
+	}
+	return stop()
+}
