@@ -35,7 +35,7 @@ func TestQuotaCheck(t *testing.T) {
 		code   int
 	}{
 		{"- {name: q, entity: 'interface:eth0', limit: 10000, period: year}", 0},
-		{"- {name: q, entity: 'interface:eth0+eth1', limit: 1100, period: year}", 3},      // 950 = 86 % ≥ 80
+		{"- {name: q, entity: 'interface:eth0+eth1', limit: 1100, period: year}", 3},         // 950 = 86 % ≥ 80
 		{"- {name: q, entity: 'interface:eth0', direction: rx, limit: 600, period: day}", 4}, // 600 of 600
 		{"- {name: q, entity: 'interface:eth0', limit: 10000}\n- {name: r, entity: 'interface:eth0', limit: 900, period: week}", 4},
 	} {

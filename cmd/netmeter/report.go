@@ -26,7 +26,8 @@ type reportOpts struct {
 	top                  bool
 	begin, end           string
 	iface, process, ctr  string
-	account              string
+	account, group       string
+	monitor              string
 	json, csv            bool
 	svg                  string
 	limit                int
@@ -73,6 +74,8 @@ Entities: every interface by default; -i eth0+eth1 merges interfaces;
 	f.StringVar(&o.process, "process", "", "a program (by name), + to merge several")
 	f.StringVar(&o.ctr, "container", "", "a container (by name), + to merge several")
 	f.StringVar(&o.account, "account", "", "a billing account, + to merge several")
+	f.StringVar(&o.group, "group", "", "a remote group (docs/HEALTH.md: 10.1.2.0/24, loopback, or a named group), + to merge several")
+	f.StringVar(&o.monitor, "monitor", "", "a health monitor, + to merge several")
 	f.BoolVar(&o.json, "json", false, "versioned JSON (docs/HISTORY.md)")
 	f.BoolVar(&o.csv, "csv", false, "CSV")
 	f.StringVar(&o.svg, "svg", "", "also write a chart to this SVG file")
@@ -117,6 +120,8 @@ func (a *app) reportSets(st *history.Store, o reportOpts) ([]reportSet, error) {
 	pick(history.KindProcess, o.process)
 	pick(history.KindContainer, o.ctr)
 	pick(history.KindAccount, o.account)
+	pick(history.KindGroup, o.group)
+	pick(history.KindMonitor, o.monitor)
 	if len(sets) > 0 {
 		return sets, nil
 	}

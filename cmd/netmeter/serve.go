@@ -11,7 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/netmeter/netmeter/internal/aggregate"
+	"github.com/netmeter/netmeter/internal/health"
 	"github.com/netmeter/netmeter/internal/history"
+	"github.com/netmeter/netmeter/internal/pipeline"
 	"github.com/netmeter/netmeter/internal/record"
 	"github.com/netmeter/netmeter/internal/snapshot"
 )
@@ -66,13 +68,20 @@ func (a *app) serve(ctx context.Context) error {
 	a.ledger = a.cfg.Engine != "off"
 	var recErr error
 	ch, stop, err := a.stream(ctx, true, func(loop *aggregate.Loop) error {
-		prev := loop.Observe
+		var an *health.Analyzer
+		if loop.Flows != nil {
+			var err error
+			if an, err = pipeline.Analyze(loop, a.cfg.Health); err != nil {
+				return err
+			}
+		}
+		prev := loop.Observe // the analyzer's: it sees the snapshot first
 		loop.Observe = func(s *snapshot.Snapshot) {
 			if prev != nil {
 				prev(s)
 			}
 			// In the loop: the final reading at shutdown is recorded too.
-			if err := rec.Add(s); err != nil {
+			if err := rec.AddWith(s, analysisDeltas(an)); err != nil {
 				if recErr == nil {
 					a.log.Warn("history write failed; the deltas are kept and retried", "err", err)
 				}
@@ -98,4 +107,30 @@ func (a *app) serve(ctx context.Context) error {
 	for range ch {
 	}
 	return stop()
+}
+
+// analysisDeltas are the latest interval's bytes per remote group and per
+// monitor (IP bytes; packets are not split by group).
+func analysisDeltas(an *health.Analyzer) map[history.Entity]history.Counters {
+	if an == nil {
+		return nil
+	}
+	out := map[history.Entity]history.Counters{}
+	if flows, err := an.TopFlows(time.Nanosecond, "bytes", 0); err == nil { // the latest interval
+		for _, f := range flows {
+			e := history.Entity{Kind: history.KindGroup, Name: f.Group}
+			c := out[e]
+			c.RxBytes += f.RxBytes
+			c.TxBytes += f.TxBytes
+			out[e] = c
+		}
+	}
+	for _, m := range an.Monitors() {
+		if n := len(m.Points); n > 0 {
+			p := m.Points[n-1]
+			e := history.Entity{Kind: history.KindMonitor, Name: m.Name}
+			out[e] = history.Counters{RxBytes: p.RxBytes, TxBytes: p.TxBytes}
+		}
+	}
+	return out
 }

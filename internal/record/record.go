@@ -109,7 +109,14 @@ func add(m map[history.Entity]history.Counters, e history.Entity, rx, tx, rxp, t
 // Add writes one snapshot's deltas. A failed write (a full disk) keeps
 // them in memory and retries with the next snapshot: nothing the kernel
 // counted is lost while the agent runs.
-func (r *Recorder) Add(s *snapshot.Snapshot) error {
+func (r *Recorder) Add(s *snapshot.Snapshot) error { return r.AddWith(s, nil) }
+
+// AddWith is Add with deltas of entities the snapshot does not carry (remote
+// groups and monitors, from the health analyzer).
+func (r *Recorder) AddWith(s *snapshot.Snapshot, extra map[history.Entity]history.Counters) error {
+	for e, c := range extra {
+		add(r.pending, e, c.RxBytes, c.TxBytes, c.RxPackets, c.TxPackets)
+	}
 	if !r.started {
 		if err := r.start(s.Time); err != nil {
 			return err
