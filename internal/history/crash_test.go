@@ -17,14 +17,16 @@ const startEnv = "NETMETER_HISTORY_TEST_START"
 var crashBase = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // crashDeltas is Record i of the crash writer: eth0 gets 1 byte received and
-// i bytes sent, and one of 200 processes (created over time) 1 byte.
+// i bytes sent, and 10 of 100 processes (created over time) 1 byte each.
 func crashDeltas(i int) map[Entity]Counters {
 	d := map[Entity]Counters{eth0: {RxBytes: 1, TxBytes: uint64(i), RxPackets: 1}}
-	for j := range 30 {
-		d[Entity{KindProcess, fmt.Sprintf("p%03d", (i+j*7)%200)}] = Counters{RxBytes: 1}
+	for j := range crashProcs {
+		d[Entity{KindProcess, fmt.Sprintf("p%03d", (i+j*7)%100)}] = Counters{RxBytes: 1}
 	}
 	return d
 }
+
+const crashProcs = 10
 
 // crashWriter Records from $NETMETER_HISTORY_TEST_START on, forever, and
 // prints each index once its Record has returned (stdout is unbuffered: a
@@ -124,8 +126,8 @@ func TestCrashSafetyUnderSIGKILL(t *testing.T) {
 		for _, p := range procs {
 			prx += sumRows(mustQuery(t, s, Query{Entities: []Entity{p}, Resolution: ResYear})).RxBytes
 		}
-		if prx != 30*n {
-			t.Errorf("round %d: processes hold %d bytes, want %d", round, prx, 30*n)
+		if prx != crashProcs*n {
+			t.Errorf("round %d: processes hold %d bytes, want %d", round, prx, crashProcs*n)
 		}
 		t.Logf("round %d: SIGKILL after %d Records reported, %d committed in all (the one in flight too: %v)", round, lines, n, last == reported+1)
 		if err := s.Close(); err != nil {

@@ -89,7 +89,12 @@ func TestDiskFull(t *testing.T) {
 		}
 	}
 	filler := filepath.Join(dir, "filler")
-	fill(t, filler, 384<<10) // some room: Records fill it
+	fill(t, filler, 256<<10) // some room: Records fill it
+	if fi, err := os.Stat(filler); err != nil {
+		t.Fatal(err)
+	} else if fi.Size() < 512<<10 {
+		t.Fatalf("the store left too little room for a filler: %d bytes", fi.Size())
+	}
 	var full error
 	for range 10000 {
 		if full = record(); full != nil {

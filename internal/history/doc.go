@@ -41,13 +41,18 @@
 //
 //	meta    (key TEXT PRIMARY KEY, value ANY)                 -- schema_version
 //	entity  (id INTEGER PRIMARY KEY, kind TEXT, name TEXT, UNIQUE(kind, name))
-//	traffic (res TEXT, entity INTEGER, start_unix INTEGER, end_unix INTEGER,
+//	traffic (res TEXT, start_unix INTEGER, entity INTEGER, end_unix INTEGER,
 //	         rx_bytes, tx_bytes, rx_packets, tx_packets INTEGER,
-//	         PRIMARY KEY(res, entity, start_unix)) WITHOUT ROWID
+//	         PRIMARY KEY(res, start_unix, entity)) WITHOUT ROWID
 //	        -- one row per entity and bucket; res is 5min, hour, day, week,
-//	        -- month or year; [start_unix, end_unix) is the bucket
-//	top_day (entity, start_unix, end_unix, rx_bytes, tx_bytes, rx_packets,
-//	         tx_packets, PRIMARY KEY(entity, start_unix)) WITHOUT ROWID
+//	        -- month or year; [start_unix, end_unix) is the bucket. Ordered by
+//	        -- time, so the rows a Record adds to sit together on a few pages
+//	        -- (a Record of 50 entities writes ~10 pages, not ~200);
+//	        -- reports read one entity's rows through
+//	        -- traffic_by_entity (entity, res, start_unix)
+//	top_day (start_unix, entity, end_unix, rx_bytes, tx_bytes, rx_packets,
+//	         tx_packets, PRIMARY KEY(start_unix, entity)) WITHOUT ROWID,
+//	         index top_day_by_entity (entity, start_unix)
 //	        -- every day within the daily retention, and beyond it each
 //	        -- entity's busiest days
 //	slot    (start_unix INTEGER PRIMARY KEY)

@@ -53,8 +53,10 @@ func (s *Store) Query(q Query) ([]Row, error) {
 			end++ // [.., End) overlaps the second End falls in
 		}
 	}
+	// The table is ordered by (res, start_unix, entity), so that a Record
+	// writes few pages; a query reads one entity's rows through its index.
 	rows, err := s.r.Query(`SELECT start_unix, end_unix, rx_bytes, tx_bytes, rx_packets, tx_packets
-		FROM traffic WHERE res = ? AND entity IN (`+placeholders(len(ids))+`)
+		FROM traffic INDEXED BY traffic_by_entity WHERE res = ? AND entity IN (`+placeholders(len(ids))+`)
 		AND end_unix > ? AND start_unix < ?`,
 		append(append([]any{string(q.Resolution)}, ids...), begin, end)...)
 	if err != nil {
@@ -297,50 +299,35 @@ func (s *Store) Percentile(entities []Entity, begin, end time.Time, p float64) (
 		return res, fmt.Errorf("history: percentile: %w", s.classify(err))
 	}
 	defer tx.Rollback()
-	slots := map[int64]*[2]uint64{}
-	srows, err := tx.QueryContext(ctx, "SELECT start_unix FROM slot WHERE start_unix >= ? AND start_unix + 300 <= ?", b, e)
+	// Every recorded slot in the range, with the entities' rows in it (if
+	// any), found through the primary key (res, start_unix, entity).
+	rows, err := tx.QueryContext(ctx, `SELECT s.start_unix, t.rx_bytes, t.tx_bytes FROM slot s
+		LEFT JOIN traffic t ON t.res = '5min' AND t.start_unix = s.start_unix AND t.entity IN (`+placeholders(len(ids))+`)
+		WHERE s.start_unix >= ? AND s.start_unix + 300 <= ?`, slices.Concat(ids, []any{b, e})...)
 	if err != nil {
 		return res, fmt.Errorf("history: percentile: %w", s.classify(err))
 	}
-	for srows.Next() {
+	slots := map[int64]*[2]uint64{}
+	for rows.Next() {
 		var a int64
-		if err := srows.Scan(&a); err != nil {
-			srows.Close()
+		var rx, txb sql.NullInt64
+		if err := rows.Scan(&a, &rx, &txb); err != nil {
+			rows.Close()
 			return res, fmt.Errorf("history: percentile: %w", s.classify(err))
 		}
-		slots[a] = &[2]uint64{}
+		v := slots[a]
+		if v == nil {
+			v = &[2]uint64{}
+			slots[a] = v
+		}
+		v[0] = satAdd(v[0], uint64(rx.Int64))
+		v[1] = satAdd(v[1], uint64(txb.Int64))
 	}
-	srows.Close()
-	if err := srows.Err(); err != nil {
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return res, fmt.Errorf("history: percentile: %w", s.classify(err))
 	}
 	if len(ids) > 0 {
-		rows, err := tx.QueryContext(ctx, `SELECT start_unix, rx_bytes, tx_bytes FROM traffic
-			WHERE res = '5min' AND entity IN (`+placeholders(len(ids))+`) AND start_unix >= ? AND end_unix <= ?`,
-			slices.Concat(ids, []any{b, e})...)
-		if err != nil {
-			return res, fmt.Errorf("history: percentile: %w", s.classify(err))
-		}
-		for rows.Next() {
-			var a, rx, txb int64
-			if err := rows.Scan(&a, &rx, &txb); err != nil {
-				rows.Close()
-				return res, fmt.Errorf("history: percentile: %w", s.classify(err))
-			}
-			v := slots[a]
-			if v == nil {
-				// Traffic without a recorded slot: a store written before
-				// the slot was kept, or by hand. It was measured: a sample.
-				v = &[2]uint64{}
-				slots[a] = v
-			}
-			v[0] = satAdd(v[0], uint64(rx))
-			v[1] = satAdd(v[1], uint64(txb))
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return res, fmt.Errorf("history: percentile: %w", s.classify(err))
-		}
 		if cut, ok := s.cutoff(Res5Min, now); ok && b < cut {
 			// Coarser buckets wholly before the cutoff and within the range:
 			// traffic that was measured but is no longer in 5-minute rows.

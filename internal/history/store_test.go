@@ -115,7 +115,7 @@ func TestCheckFindsDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range 200 {
+	for i := range 60 {
 		d := map[Entity]Counters{}
 		for j := range 20 {
 			d[Entity{KindProcess, strings.Repeat("p", 50) + string(rune('a'+j))}] = Counters{RxBytes: uint64(i)}

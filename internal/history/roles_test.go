@@ -1,3 +1,0 @@
-package history
-
-func cleanupBenchStore() {}
