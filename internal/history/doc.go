@@ -80,5 +80,13 @@
 // A duration (5-minute, hourly) keeps the rows that end after now minus the
 // duration; a count N (days, weeks, months, years) keeps the bucket that
 // contains now and the N−1 before it. A negative value keeps a resolution
-// forever. [Store.Prune] applies it; [Store.Run] prunes in the background.
+// forever. [Store.Prune] applies it; the process that records runs
+// [Store.Run] to prune in the background (nothing else prunes).
+//
+// # Writers and readers
+//
+// One process records (the agent); any number read (reports, quota checks)
+// while it does. A Store writes on one connection, in one transaction per
+// Record (BEGIN IMMEDIATE, synchronous=FULL), and reads on a separate pool of
+// query-only connections, each query seeing the last committed Record.
 package history

@@ -17,7 +17,8 @@ import (
 type Query struct {
 	// Entities are summed: several make a merged set (eth0+eth1). Entities
 	// never recorded add nothing.
-	Entities   []Entity
+	Entities []Entity
+	// Resolution is the bucket length of the rows.
 	Resolution Resolution
 	// Begin and End select the buckets that overlap [Begin, End); a zero
 	// time leaves that side unbounded.
@@ -262,9 +263,9 @@ type PercentileResult struct {
 }
 
 // Percentile returns the p-th percentile (0 < p ≤ 100) of the 5-minute
-// rates of entities (summed per slot for a merged set) over the complete
-// 5-minute slots within [begin, end); a zero begin is unbounded, a zero end
-// is now. The method is nearest-rank: the rates sorted ascending, the
+// rates (a slot's bytes / 300 s) of entities, summed per slot for a merged
+// set, over the complete 5-minute slots within [begin, end); a zero begin is
+// unbounded, a zero end is now. The method is nearest-rank: the rates sorted ascending, the
 // ⌈p/100 × N⌉-th of N (100 samples 1..100 give 95 at p=95).
 //
 // The samples are the slots in which the recorder committed a Record, for
