@@ -171,11 +171,12 @@ func Open(opt Options) (*Store, error) {
 		return nil, fmt.Errorf("history: open %s: %w", path, err)
 	}
 	// The writer: BEGIN IMMEDIATE takes the write lock at once (no deadlock
-	// upgrading a read transaction); statement journals stay in memory; the
+	// upgrading a read transaction); a commit is durable when it returns
+	// (synchronous=FULL); statement journals stay in memory; the
 	// WAL is copied into the database every 256 pages (1 MiB, a few dozen
 	// Records) rather than SQLite's 1000, and cut back to 4 MiB when a long
 	// reader made it grow.
-	if s.w, err = sql.Open("sqlite", base+"&_txlock=immediate&_pragma=temp_store(MEMORY)"+
+	if s.w, err = sql.Open("sqlite", base+"&_txlock=immediate&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)"+
 		"&_pragma=wal_autocheckpoint(256)&_pragma=journal_size_limit(4194304)"); err != nil {
 		s.r.Close()
 		return nil, fmt.Errorf("history: open %s: %w", path, err)
@@ -234,9 +235,6 @@ func (s *Store) init() error {
 	}
 	if mode != "wal" {
 		return fmt.Errorf("history: %s: cannot use WAL mode (journal_mode is %q; is the file system a network one?)", s.path, mode)
-	}
-	if _, err := s.w.ExecContext(ctx, "PRAGMA synchronous=FULL"); err != nil {
-		return s.openErr(err)
 	}
 	if v == len(migrations) {
 		return nil

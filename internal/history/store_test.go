@@ -22,6 +22,10 @@ func TestOpenCreatesSchemaAndReopens(t *testing.T) {
 	if err := s.w.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
 	}
+	var sync int
+	if err := s.w.QueryRow("PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
+		t.Errorf("synchronous = %d, %v; want 2 (FULL: a Record is durable when it returns)", sync, err)
+	}
 	var v int
 	if err := s.r.QueryRow("SELECT value FROM meta WHERE key = 'schema_version'").Scan(&v); err != nil || v != len(migrations) {
 		t.Errorf("schema_version = %d, %v; want %d", v, err, len(migrations))
