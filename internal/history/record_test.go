@@ -265,6 +265,11 @@ func TestOverflowIsRefusedAndNothingCommitted(t *testing.T) {
 	if err := s.Record(at, map[Entity]Counters{eth0: {RxBytes: big + 1}}); !errors.Is(err, ErrOverflow) {
 		t.Errorf("a delta of 2^63: %v, want ErrOverflow", err)
 	}
+	// vnStat's +16 EiB: a counter reset read as a wrapped uint64 delta.
+	before, after := uint64(1_000_000), uint64(4_096)
+	if err := s.Record(at, map[Entity]Counters{eth0: {TxBytes: after - before}}); !errors.Is(err, ErrOverflow) {
+		t.Errorf("a wrapped delta of %d: %v, want ErrOverflow", after-before, err)
+	}
 	mustRecord(t, s, at, map[Entity]Counters{eth0: {RxBytes: big - 10}, eth1: {RxBytes: 1}})
 	err := s.RecordWithState(at.Add(time.Minute), map[Entity]Counters{eth0: {RxBytes: 11}, eth1: {RxBytes: 1}},
 		map[string][]byte{"k": []byte("v")})
@@ -389,5 +394,38 @@ func TestGaps(t *testing.T) {
 		if got, err := s.Gaps(tt.b, tt.e); err != nil || len(got) != tt.n {
 			t.Errorf("Gaps(%v, %v) = %d gaps, %v; want %d", tt.b, tt.e, len(got), err, tt.n)
 		}
+	}
+}
+
+func TestBucketAndParseResolution(t *testing.T) {
+	loc := berlin(t)
+	s := openTest(t, Options{Location: loc})
+	at := time.Date(2026, 10, 25, 12, 0, 0, 0, loc)
+	for _, tt := range []struct {
+		res        string
+		start, end string
+	}{
+		{"5min", "2026-10-25 12:00 CET", "2026-10-25 12:05 CET"},
+		{"hour", "2026-10-25 12:00 CET", "2026-10-25 13:00 CET"},
+		{"day", "2026-10-25 00:00 CEST", "2026-10-26 00:00 CET"},
+		{"week", "2026-10-19 00:00 CEST", "2026-10-26 00:00 CET"},
+		{"month", "2026-10-01 00:00 CEST", "2026-11-01 00:00 CET"},
+		{"year", "2026-01-01 00:00 CET", "2027-01-01 00:00 CET"},
+	} {
+		r, err := ParseResolution(tt.res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b, err := s.Bucket(r, at)
+		const f = "2006-01-02 15:04 MST"
+		if err != nil || a.Format(f) != tt.start || b.Format(f) != tt.end {
+			t.Errorf("Bucket(%s) = %s – %s, %v; want %s – %s", r, a.Format(f), b.Format(f), err, tt.start, tt.end)
+		}
+	}
+	if _, err := ParseResolution("fortnight"); err == nil {
+		t.Error("ParseResolution accepted fortnight")
+	}
+	if _, _, err := s.Bucket("fortnight", at); err == nil {
+		t.Error("Bucket accepted fortnight")
 	}
 }
