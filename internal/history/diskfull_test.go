@@ -12,15 +12,20 @@ import (
 )
 
 // smallTmpfs mounts a tmpfs of size bytes in a temporary directory and
-// unmounts it when the test ends. It skips unless the test runs as root.
+// unmounts it when the test ends. It skips unless the test runs as root,
+// and fails instead with NETMETER_REQUIRE_PRIVILEGED=1 (as in CI).
 func smallTmpfs(t *testing.T, size int) string {
 	t.Helper()
+	skip := t.Skipf
+	if os.Getenv("NETMETER_REQUIRE_PRIVILEGED") == "1" {
+		skip = t.Fatalf
+	}
 	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs to fill it needs root (run the tests as root)")
+		skip("mounting a small tmpfs to fill it needs root; running as euid %d", os.Geteuid())
 	}
 	dir := t.TempDir()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
+		skip("mount a %d-byte tmpfs on %s: %v", size, dir, err)
 	}
 	t.Cleanup(func() {
 		if err := syscall.Unmount(dir, 0); err != nil {

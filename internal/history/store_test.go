@@ -190,3 +190,26 @@ func TestOpenNewerSchemaIsRefused(t *testing.T) {
 		t.Errorf("Open of schema 99: %v", err)
 	}
 }
+
+// The path goes to SQLite as a file: URI: odd characters must survive.
+func TestOpenOddPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a dir?with#odd%20chars")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "history.db")
+	s := openTest(t, Options{Path: path})
+	mustRecord(t, s, time.Now(), map[Entity]Counters{eth0: {RxBytes: 1}})
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Errorf("database not at %s: %v", path, err)
+	}
+	if s.Path() != path {
+		t.Errorf("Path() = %q", s.Path())
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "history.db") {
+			t.Errorf("stray file %q", e.Name())
+		}
+	}
+}
