@@ -49,7 +49,8 @@ const (
 // next Prune would delete a row that holds only part of its bucket.
 //
 // A delta above 2^63−1, or one that would take a stored counter beyond it,
-// fails with ErrOverflow. A full disk fails with an error wrapping
+// fails with ErrOverflow (a caller that keeps failed deltas to retry them
+// must drop such a one, or every later Record fails too). A full disk fails with an error wrapping
 // syscall.ENOSPC; nothing of that Record is committed, and Record works
 // again once there is space.
 func (s *Store) Record(t time.Time, deltas map[Entity]Counters) error {
