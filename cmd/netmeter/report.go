@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/netmeter/netmeter/internal/chart"
 	"github.com/netmeter/netmeter/internal/history"
 	"github.com/netmeter/netmeter/internal/output"
 	"github.com/netmeter/netmeter/internal/quota"
@@ -381,7 +383,33 @@ func reportCSV(w io.Writer, outs []reportOut) error {
 	return cw.Error()
 }
 
-// writeReportSVG draws the first entity's rows (see internal/chart).
+// writeReportSVG draws the first entity's rows as a bar chart (see
+// internal/chart), with the current period's estimate hatched.
 func writeReportSVG(path string, outs []reportOut) error {
-	return fmt.Errorf("--svg: not available yet")
+	if len(outs) == 0 {
+		return fmt.Errorf("--svg: no entity to draw")
+	}
+	out := outs[0]
+	c := chart.BarChart{Title: fmt.Sprintf("%s %s — %s", out.Set.Kind, strings.Join(out.Set.Names, "+"), out.Resolution)}
+	for _, r := range out.Rows {
+		label := periodLabel(out.Resolution, r.Start)
+		if out.Resolution == "top" {
+			label = r.Start.Format("2006-01-02")
+		}
+		c.Labels = append(c.Labels, label)
+		c.Rx = append(c.Rx, r.Rx)
+		c.Tx = append(c.Tx, r.Tx)
+	}
+	if e := out.Estimate; e != nil {
+		c.Estimate = &chart.Estimate{Rx: e.Rx, Tx: e.Tx}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--svg: %w", err)
+	}
+	if err := chart.Bars(f, c); err != nil {
+		f.Close()
+		return fmt.Errorf("--svg: %w", err)
+	}
+	return f.Close()
 }

@@ -72,7 +72,7 @@ file (see docs/CONFIG.md).`,
 	root.Version = version
 	config.RegisterFlags(root.PersistentFlags())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newIfstat(a), newTop(a), newFlows(a), newHealth(a), newTopology(a), newServe(a), newReport(a), newQuota(a), newLedger(a), newVersion(), newConfigCmd(a))
+	root.AddCommand(newIfstat(a), newTop(a), newFlows(a), newHealth(a), newTopology(a), newServe(a), newReport(a), newQuota(a), newImport(a), newLedger(a), newVersion(), newConfigCmd(a))
 	return root
 }
 

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netmeter/netmeter/internal/history"
 	"github.com/netmeter/netmeter/internal/testnet"
 )
 
@@ -248,6 +249,33 @@ func testVnStatd(t *testing.T, wal bool) {
 		}
 	}
 	t.Logf("%d rows compared with vnstat --json", compared)
+
+	// 4. netmeter import vnstat: the store, read back, gives vnStat's own
+	// --json totals and its day/month/year rows.
+	st := openStore(t, loc, time.Now())
+	res, err := Import(st, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tab, sr := range map[Table]history.Resolution{Hour: history.ResHour, Day: history.ResDay, Month: history.ResMonth, Year: history.ResYear} {
+		rows := storeRows(t, st, got.Name, sr)
+		var rx, tx uint64
+		for _, r := range rows {
+			rx, tx = rx+r[0], tx+r[1]
+		}
+		if rx != v.Traffic.Total.Rx || tx != v.Traffic.Total.Tx {
+			t.Errorf("imported %s rows sum to rx %d tx %d; vnstat --json totals rx %d tx %d", sr, rx, tx, v.Traffic.Total.Rx, v.Traffic.Total.Tx)
+		}
+		for _, r := range got.Rows(tab) {
+			if tab == Hour {
+				break // the store's hours are UTC hours; this test's zone is UTC+05:45
+			}
+			if g := rows[r.Time.UTC()]; g != [2]uint64{r.Rx, r.Tx} {
+				t.Errorf("imported %s %v: %v, vnStat %d/%d", sr, r.Time, g, r.Rx, r.Tx)
+			}
+		}
+	}
+	t.Logf("imported %+v", res)
 }
 
 // periodOf returns the start of tab's period that contains t.
