@@ -24,7 +24,6 @@ import (
 const ReportVersion = 1
 
 type reportOpts struct {
-	res                  history.Resolution
 	top                  bool
 	begin, end           string
 	iface, process, ctr  string

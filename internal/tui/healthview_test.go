@@ -289,7 +289,7 @@ func TestHealthReadsAnalysisOnSnapshots(t *testing.T) {
 	}
 	// The other views read it too: switching to 5 shows the latest.
 	m = keys(m, "2")
-	m = feed(m, healthSnap(1))
+	_ = feed(m, healthSnap(1))
 	if got := strings.Join(log, "|"); got != "health|flows 10s bytes" {
 		t.Errorf("snapshot in another view: calls %q", got)
 	}
