@@ -35,7 +35,7 @@ func (a *app) openHistory(create bool) (*history.Store, error) {
 	} else if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create --data-dir: %w", err)
 	}
-	return history.Open(history.Options{Path: path, Location: loc})
+	return history.Open(history.Options{Path: path, Location: loc, Retention: a.cfg.Retention})
 }
 
 func newServe(a *app) *cobra.Command {

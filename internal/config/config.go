@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/netmeter/netmeter/internal/health"
+	"github.com/netmeter/netmeter/internal/history"
 	"github.com/netmeter/netmeter/internal/quota"
 )
 
@@ -51,6 +52,9 @@ type Config struct {
 	Health health.Config
 	// Quotas are the config file's `quotas:` list (file only).
 	Quotas []quota.Quota
+	// Retention is the config file's `retention:` section: how long the
+	// history keeps each resolution (file only; 0 = the default).
+	Retention history.Retention
 }
 
 // Option describes one setting.
@@ -292,6 +296,12 @@ func applyFile(c *Config, file string, data []byte) error {
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
+		if k.Value == RetentionKey {
+			if err := decodeStrict(&c.Retention, v); err != nil {
+				return &Error{Where: fmt.Sprintf("config file %s: section %q (line %d)", file, k.Value, v.Line), Err: err}
+			}
+			continue
+		}
 		if k.Value == QuotasKey {
 			if err := decodeQuotas(&c.Quotas, v); err != nil {
 				return &Error{Where: fmt.Sprintf("config file %s: section %q (line %d)", file, k.Value, v.Line), Err: err}
@@ -321,6 +331,23 @@ func applyFile(c *Config, file string, data []byte) error {
 		if err := o.set(c, val); err != nil {
 			return &Error{Where: fmt.Sprintf("config file %s: key %q (line %d)", file, k.Value, v.Line), Err: err}
 		}
+	}
+	return nil
+}
+
+// RetentionKey is the config file's section for history.Retention.
+const RetentionKey = "retention"
+
+// decodeStrict decodes n into dst, unknown keys being errors.
+func decodeStrict(dst any, n *yaml.Node) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(dst); err != nil {
+		return fmt.Errorf("%w (keys: five_minutes, hours, days, weeks, months, years, top_days)", err)
 	}
 	return nil
 }
@@ -401,7 +428,7 @@ func Markdown() string {
 	b.WriteString("Every option can be set three ways. Precedence, lowest first: built-in default, config file,\n")
 	b.WriteString("environment variable, command-line flag.\n\n")
 	fmt.Fprintf(&b, "- **Config file**: YAML, one `key: value` per option; `--config FILE` or `NETMETER_CONFIG` names it, otherwise\n  `%s` is read if it exists. Unknown keys are errors (a typo never goes unnoticed).\n", DefaultFile)
-	b.WriteString("  The file may also hold a `health:` section (remote groups, monitors, health-indicator thresholds;\n  see [HEALTH.md](HEALTH.md)) and a `quotas:` list (see [HISTORY.md](HISTORY.md)), which have no flag or variable.\n")
+	b.WriteString("  The file may also hold a `health:` section (remote groups, monitors, health-indicator thresholds;\n  see [HEALTH.md](HEALTH.md)) a `quotas:` list and a `retention:` section (see [HISTORY.md](HISTORY.md)), which have no flag or variable.\n")
 	b.WriteString("- **Environment**: `NETMETER_<OPTION>`, e.g. `NETMETER_INTERVAL=500ms`.\n")
 	b.WriteString("- **Flags**: `--option value`; they apply to every subcommand.\n\n")
 	b.WriteString("| flag | env | file key | type | default | meaning |\n|---|---|---|---|---|---|\n")

@@ -201,3 +201,16 @@ func TestQuotasSection(t *testing.T) {
 		}
 	}
 }
+
+func TestRetentionSection(t *testing.T) {
+	c, err := load(t, nil, map[string]string{"NETMETER_CONFIG": writeFile(t, "retention:\n  five_minutes: 72h\n  days: 90\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Retention.FiveMin != 72*time.Hour || c.Retention.Days != 90 {
+		t.Errorf("retention read as %+v", c.Retention)
+	}
+	if _, err := load(t, nil, map[string]string{"NETMETER_CONFIG": writeFile(t, "retention:\n  dayz: 9\n")}); err == nil || !strings.Contains(err.Error(), `section "retention"`) {
+		t.Errorf("typo in retention: %v", err)
+	}
+}

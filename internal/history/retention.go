@@ -11,14 +11,18 @@ import (
 type Retention struct {
 	// FiveMin and Hour keep the rows that end after now minus the duration
 	// (default 48 h and 96 h).
-	FiveMin, Hour time.Duration
+	FiveMin time.Duration `yaml:"five_minutes"`
+	Hour    time.Duration `yaml:"hours"`
 	// Days, Weeks, Months and Years keep the bucket that contains now and
 	// the N−1 before it (default 62 days, 104 weeks, 25 months and every
 	// year: Years 0 keeps all).
-	Days, Weeks, Months, Years int
+	Days   int `yaml:"days"`
+	Weeks  int `yaml:"weeks"`
+	Months int `yaml:"months"`
+	Years  int `yaml:"years"`
 	// TopDays is how many of each entity's busiest days are kept beyond the
 	// daily retention (default 20).
-	TopDays int
+	TopDays int `yaml:"top_days"`
 }
 
 // The default retention: vnStat's, and two years of weeks.

@@ -18,7 +18,7 @@ var ErrImported = errors.New("already imported")
 type Imported struct {
 	Interface string `json:"interface"` // vnStat's name
 	Entity    string `json:"entity"`    // the store's interface name
-	RxBytes   uint64 `json:"rx_bytes"` // written to the store
+	RxBytes   uint64 `json:"rx_bytes"`  // written to the store
 	TxBytes   uint64 `json:"tx_bytes"`
 	// Pieces is the number of records written; Mismatches counts vnStat
 	// rows whose finer rows summed to more than the row itself (the finer
@@ -90,9 +90,15 @@ func placeRows(ifc *Interface, loc *time.Location) ([]piece, int) {
 	end := map[Table]func(time.Time) time.Time{
 		FiveMinute: func(t time.Time) time.Time { return t.Add(5 * time.Minute) },
 		Hour:       func(t time.Time) time.Time { return t.Add(time.Hour) },
-		Day:        func(t time.Time) time.Time { t = t.In(loc); return time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc) },
-		Month:      func(t time.Time) time.Time { t = t.In(loc); return time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, loc) },
-		Year:       func(t time.Time) time.Time { t = t.In(loc); return time.Date(t.Year()+1, 1, 1, 0, 0, 0, 0, loc) },
+		Day: func(t time.Time) time.Time {
+			t = t.In(loc)
+			return time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc)
+		},
+		Month: func(t time.Time) time.Time {
+			t = t.In(loc)
+			return time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, loc)
+		},
+		Year: func(t time.Time) time.Time { t = t.In(loc); return time.Date(t.Year()+1, 1, 1, 0, 0, 0, 0, loc) },
 	}
 	var pieces []piece // kept sorted by time
 	mism := 0
