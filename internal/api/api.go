@@ -1,0 +1,351 @@
+// Package api is the agent's HTTP sink: /metrics for Prometheus, /healthz
+// and /readyz for probes, and a JSON API under /api/v1/ (the one the web
+// dashboard uses, documented in docs/API.md) over the latest snapshot, the
+// health analyzer and the history store.
+//
+// Secure by default: Listen refuses a non-loopback address unless TLS or a
+// bearer token is configured, and every endpoint except the probes then
+// requires the token.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/netmeter/netmeter/internal/health"
+	"github.com/netmeter/netmeter/internal/history"
+	"github.com/netmeter/netmeter/internal/snapshot"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Listen is host:port (default 127.0.0.1:9797).
+	Listen string
+	// TLSCert and TLSKey, both set, serve HTTPS.
+	TLSCert, TLSKey string
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// everything but /healthz and /readyz.
+	Token string
+	// Metrics serves /metrics (e.g. promhttp.HandlerFor); nil: 404.
+	Metrics http.Handler
+	// Analyzer and History, when set, back the flows/health/topology and
+	// history endpoints.
+	Analyzer *health.Analyzer
+	History  *history.Store
+	// Stale: /healthz fails when no snapshot arrived for this long
+	// (default 3 × the snapshot interval, at least 10 s).
+	Stale time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// DefaultListen is the agent's default address: loopback only.
+const DefaultListen = "127.0.0.1:9797"
+
+// Server holds the latest snapshot and serves it.
+type Server struct {
+	opt  Options
+	mu   sync.RWMutex
+	last *snapshot.Snapshot
+	srv  *http.Server
+	ln   net.Listener
+}
+
+// ErrInsecure is returned for a non-loopback listen address without TLS or
+// a token.
+var ErrInsecure = errors.New("refusing to serve on a non-loopback address without TLS (--tls-cert/--tls-key) or a bearer token (--auth-token-file)")
+
+// New checks the options and returns a Server; Serve starts it.
+func New(opt Options) (*Server, error) {
+	if opt.Listen == "" {
+		opt.Listen = DefaultListen
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if (opt.TLSCert == "") != (opt.TLSKey == "") {
+		return nil, errors.New("TLS needs both a certificate and a key")
+	}
+	host, _, err := net.SplitHostPort(opt.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q: %w", opt.Listen, err)
+	}
+	if !loopback(host) && opt.TLSCert == "" && opt.Token == "" {
+		return nil, fmt.Errorf("listen %s: %w", opt.Listen, ErrInsecure)
+	}
+	return &Server{opt: opt}, nil
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// Update publishes a snapshot (called once per interval by the agent).
+func (s *Server) Update(snap *snapshot.Snapshot) {
+	c := *snap
+	s.mu.Lock()
+	s.last = &c
+	s.mu.Unlock()
+}
+
+// Listen binds the address; a port in use is an error here, before the
+// agent starts collecting.
+func (s *Server) Listen() (net.Addr, error) {
+	ln, err := net.Listen("tcp", s.opt.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", s.opt.Listen, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	return ln.Addr(), nil
+}
+
+// Serve serves until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.ln == nil {
+		if _, err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if s.opt.TLSCert != "" {
+			errc <- s.srv.ServeTLS(s.ln, s.opt.TLSCert, s.opt.TLSKey)
+		} else {
+			errc <- s.srv.Serve(s.ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return s.srv.Shutdown(sctx)
+	}
+}
+
+// Handler is the mux with authentication applied.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.healthz)
+	if s.opt.Metrics != nil {
+		mux.Handle("GET /metrics", s.auth(s.opt.Metrics))
+	}
+	mux.Handle("GET /api/v1/snapshot", s.auth(http.HandlerFunc(s.snapshot)))
+	mux.Handle("GET /api/v1/flows", s.auth(http.HandlerFunc(s.flows)))
+	mux.Handle("GET /api/v1/health", s.auth(http.HandlerFunc(s.health)))
+	mux.Handle("GET /api/v1/topology", s.auth(http.HandlerFunc(s.topology)))
+	mux.Handle("GET /api/v1/monitors", s.auth(http.HandlerFunc(s.monitors)))
+	mux.Handle("GET /api/v1/history", s.auth(http.HandlerFunc(s.history)))
+	mux.Handle("GET /api/v1/entities", s.auth(http.HandlerFunc(s.entities)))
+	return mux
+}
+
+func (s *Server) auth(h http.Handler) http.Handler {
+	if s.opt.Token == "" {
+		return h
+	}
+	want := []byte("Bearer " + s.opt.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="netmeter"`)
+			httpError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) latest() *snapshot.Snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.last
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	last := s.latest()
+	if last == nil {
+		httpError(w, http.StatusServiceUnavailable, "no reading yet")
+		return
+	}
+	stale := s.opt.Stale
+	if stale <= 0 {
+		stale = max(10*time.Second, 3*last.Interval)
+	}
+	if age := s.opt.Now().Sub(last.Time); age > stale {
+		httpError(w, http.StatusServiceUnavailable, fmt.Sprintf("last reading %s ago", age.Round(time.Second)))
+		return
+	}
+	writeJSON(w, map[string]any{"status": "ok", "time": last.Time})
+}
+
+func (s *Server) snapshot(w http.ResponseWriter, _ *http.Request) {
+	last := s.latest()
+	if last == nil {
+		httpError(w, http.StatusServiceUnavailable, "no reading yet")
+		return
+	}
+	writeJSON(w, last)
+}
+
+func duration(r *http.Request, key string, def time.Duration) (time.Duration, error) {
+	v := r.URL.Query().Get(key)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration like 10s", key, v)
+	}
+	return d, nil
+}
+
+func (s *Server) analyzer(w http.ResponseWriter) *health.Analyzer {
+	if s.opt.Analyzer == nil {
+		httpError(w, http.StatusServiceUnavailable, "flows and health need the eBPF engine, which is not running")
+	}
+	return s.opt.Analyzer
+}
+
+func (s *Server) flows(w http.ResponseWriter, r *http.Request) {
+	an := s.analyzer(w)
+	if an == nil {
+		return
+	}
+	win, err := duration(r, "window", 10*time.Second)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	by := r.URL.Query().Get("by")
+	if by == "" {
+		by = "bytes"
+	}
+	limit := 50
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 0 {
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("limit=%q: want a number ≥ 0", v))
+			return
+		}
+	}
+	fl, err := an.TopFlows(win, by, limit)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, map[string]any{"window_ms": win.Milliseconds(), "by": by, "flows": fl})
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	if an := s.analyzer(w); an != nil {
+		writeJSON(w, an.Health())
+	}
+}
+
+func (s *Server) monitors(w http.ResponseWriter, _ *http.Request) {
+	if an := s.analyzer(w); an != nil {
+		writeJSON(w, an.Monitors())
+	}
+}
+
+func (s *Server) topology(w http.ResponseWriter, r *http.Request) {
+	an := s.analyzer(w)
+	if an == nil {
+		return
+	}
+	win, err := duration(r, "window", 10*time.Second)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, an.Topology(win))
+}
+
+func (s *Server) entities(w http.ResponseWriter, r *http.Request) {
+	if s.opt.History == nil {
+		httpError(w, http.StatusServiceUnavailable, "no history store")
+		return
+	}
+	es, err := s.opt.History.Entities(history.Kind(r.URL.Query().Get("kind")))
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, es)
+}
+
+// history answers ?entity=interface:eth0+eth1&resolution=day&begin=RFC3339&end=RFC3339.
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	if s.opt.History == nil {
+		httpError(w, http.StatusServiceUnavailable, "no history store")
+		return
+	}
+	q := r.URL.Query()
+	kind, names, ok := strings.Cut(q.Get("entity"), ":")
+	if !ok || names == "" {
+		httpError(w, http.StatusBadRequest, "entity=kind:name[+name…] is required, e.g. interface:eth0")
+		return
+	}
+	res, err := history.ParseResolution(q.Get("resolution"))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var hq history.Query
+	hq.Resolution = res
+	for _, n := range strings.Split(names, "+") {
+		hq.Entities = append(hq.Entities, history.Entity{Kind: history.Kind(kind), Name: n})
+	}
+	for key, dst := range map[string]*time.Time{"begin": &hq.Begin, "end": &hq.End} {
+		if v := q.Get(key); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				httpError(w, http.StatusBadRequest, fmt.Sprintf("%s=%q: want RFC 3339", key, v))
+				return
+			}
+			*dst = t
+		}
+	}
+	rows, err := s.opt.History.Query(hq)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	gaps, err := s.opt.History.Gaps(hq.Begin, hq.End)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if rows == nil {
+		rows = []history.Row{}
+	}
+	writeJSON(w, map[string]any{"entity": q.Get("entity"), "resolution": res, "rows": rows, "gaps": gaps})
+}
