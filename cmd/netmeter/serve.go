@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/netmeter/netmeter/internal/aggregate"
+	"github.com/netmeter/netmeter/internal/api"
 	"github.com/netmeter/netmeter/internal/health"
 	"github.com/netmeter/netmeter/internal/history"
 	"github.com/netmeter/netmeter/internal/pipeline"
@@ -56,6 +58,20 @@ interfaces while it was stopped is added when it starts again.`,
 }
 
 func (a *app) serve(ctx context.Context) error {
+	token := ""
+	if a.cfg.TokenFile != "" {
+		b, err := os.ReadFile(a.cfg.TokenFile)
+		if err != nil {
+			return usageError{fmt.Errorf("--auth-token-file: %w", err)}
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return usageError{fmt.Errorf("--auth-token-file %s is empty", a.cfg.TokenFile)}
+		}
+	}
+	srv, err := api.New(api.Options{Listen: a.cfg.Listen, TLSCert: a.cfg.TLSCert, TLSKey: a.cfg.TLSKey, Token: token})
+	if err != nil {
+		return usageError{err}
+	}
 	st, err := a.openHistory(true)
 	if err != nil {
 		return err
@@ -75,11 +91,19 @@ func (a *app) serve(ctx context.Context) error {
 				return err
 			}
 		}
+		srv = srv.With(an, st)
+		// Bind before collecting: a port in use fails the start, not later.
+		addr, err := srv.Listen()
+		if err != nil {
+			return err
+		}
+		a.log.Info("listening", "addr", addr.String())
 		prev := loop.Observe // the analyzer's: it sees the snapshot first
 		loop.Observe = func(s *snapshot.Snapshot) {
 			if prev != nil {
 				prev(s)
 			}
+			srv.Update(s)
 			// In the loop: the final reading at shutdown is recorded too.
 			if err := rec.AddWith(s, analysisDeltas(an)); err != nil {
 				if recErr == nil {
@@ -104,9 +128,16 @@ func (a *app) serve(ctx context.Context) error {
 		}
 	}()
 	a.log.Info("serving", "data_dir", a.cfg.DataDir, "interval", a.cfg.Interval)
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- srv.Serve(runCtx) }()
 	for range ch {
 	}
-	return stop()
+	err = stop()
+	stopRun()
+	if herr := <-httpErr; herr != nil && err == nil {
+		err = fmt.Errorf("http: %w", herr)
+	}
+	return err
 }
 
 // analysisDeltas are the latest interval's bytes per remote group and per

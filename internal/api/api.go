@@ -94,6 +94,13 @@ func loopback(host string) bool {
 	return err == nil && a.IsLoopback()
 }
 
+// With returns s with the analyzer and the history store set (either may
+// be nil); call it before Listen.
+func (s *Server) With(an *health.Analyzer, st *history.Store) *Server {
+	s.opt.Analyzer, s.opt.History = an, st
+	return s
+}
+
 // Update publishes a snapshot (called once per interval by the agent).
 func (s *Server) Update(snap *snapshot.Snapshot) {
 	c := *snap
@@ -298,6 +305,9 @@ func (s *Server) entities(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, err.Error())
 		return
+	}
+	if es == nil {
+		es = []history.Entity{}
 	}
 	writeJSON(w, es)
 }

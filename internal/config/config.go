@@ -40,6 +40,10 @@ type Config struct {
 	RTTSamples  bool
 	DataDir     string
 	Timezone    string
+	Listen      string
+	TLSCert     string
+	TLSKey      string
+	TokenFile   string
 	Source      string
 	Interfaces  []string
 	Units       string
@@ -104,6 +108,18 @@ var Options = []Option{
 	{Flag: "state-file", Kind: "string", Default: "/var/lib/netmeter/state.json",
 		Usage: "where the billing ledger (container traffic per account and period) and the engine's per-socket state are kept; used by the agent and read by 'netmeter ledger'",
 		set:   func(c *Config, v string) error { c.StateFile = v; return nil }},
+	{Flag: "listen", Kind: "string", Default: "127.0.0.1:9797",
+		Usage: "where 'netmeter serve' serves /metrics, the JSON API and probes; a non-loopback address needs --tls-cert/--tls-key or --auth-token-file",
+		set:   func(c *Config, v string) error { c.Listen = v; return nil }},
+	{Flag: "tls-cert", Kind: "string", Default: "",
+		Usage: "PEM certificate for HTTPS on --listen (with --tls-key)",
+		set:   func(c *Config, v string) error { c.TLSCert = v; return nil }},
+	{Flag: "tls-key", Kind: "string", Default: "",
+		Usage: "PEM private key for HTTPS on --listen (with --tls-cert)",
+		set:   func(c *Config, v string) error { c.TLSKey = v; return nil }},
+	{Flag: "auth-token-file", Kind: "string", Default: "",
+		Usage: "file holding a bearer token that every request but /healthz and /readyz must send (Authorization: Bearer …)",
+		set:   func(c *Config, v string) error { c.TokenFile = v; return nil }},
 	{Flag: "data-dir", Kind: "string", Default: "/var/lib/netmeter",
 		Usage: "where 'netmeter serve' keeps the history database (history.db) that 'netmeter report' and 'netmeter quota' read",
 		set:   func(c *Config, v string) error { c.DataDir = v; return nil }},
