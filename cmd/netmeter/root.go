@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/netmeter/netmeter/internal/aggregate"
@@ -29,6 +30,10 @@ type app struct {
 	// ledger makes the collection keep the billing ledger in --state-file
 	// (netmeter top --ledger) until `netmeter serve` does it.
 	ledger bool
+	// flags are the parsed flags (serve re-reads the config on SIGHUP),
+	// level the logger's level, which a reload can change.
+	flags *pflag.FlagSet
+	level slog.LevelVar
 }
 
 func newRoot() *cobra.Command {
@@ -59,7 +64,8 @@ file (see docs/CONFIG.md).`,
 				return err
 			}
 			a.cfg = cfg
-			a.log = newLogger(cfg)
+			a.flags = cmd.Flags()
+			a.log = newLogger(cfg, &a.level)
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -76,10 +82,11 @@ file (see docs/CONFIG.md).`,
 	return root
 }
 
-func newLogger(cfg config.Config) *slog.Logger {
+func newLogger(cfg config.Config, level *slog.LevelVar) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
-	opts := &slog.HandlerOptions{Level: lvl}
+	level.Set(lvl)
+	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
 	if cfg.LogFormat == "json" {
 		h = slog.NewJSONHandler(os.Stderr, opts)

@@ -4,15 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/netmeter/netmeter/internal/aggregate"
 	"github.com/netmeter/netmeter/internal/api"
+	"github.com/netmeter/netmeter/internal/config"
 	"github.com/netmeter/netmeter/internal/health"
 	"github.com/netmeter/netmeter/internal/history"
 	"github.com/netmeter/netmeter/internal/pipeline"
@@ -128,6 +133,19 @@ func (a *app) serve(ctx context.Context) error {
 		}
 	}()
 	a.log.Info("serving", "data_dir", a.cfg.DataDir, "interval", a.cfg.Interval)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				a.reload()
+			case <-runCtx.Done():
+				return
+			}
+		}
+	}()
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(runCtx) }()
 	for range ch {
@@ -164,4 +182,35 @@ func analysisDeltas(an *health.Analyzer) map[history.Entity]history.Counters {
 		}
 	}
 	return out
+}
+
+// reload re-reads the configuration on SIGHUP. A configuration that does not
+// load is reported and the running one kept; the log level changes at once;
+// every other changed setting is named as taking effect at the next start.
+func (a *app) reload() {
+	cfg, err := config.Load(a.flags, os.Getenv)
+	if err != nil {
+		a.log.Error("config reload failed; keeping the running configuration", "err", err)
+		return
+	}
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	a.level.Set(lvl)
+	var restart []string
+	ov, cv := reflect.ValueOf(a.cfg), reflect.ValueOf(cfg)
+	for i := range ov.NumField() {
+		name := ov.Type().Field(i).Name
+		switch name {
+		case "LogLevel", "ConfigFile", "Quotas":
+			continue
+		}
+		if !reflect.DeepEqual(ov.Field(i).Interface(), cv.Field(i).Interface()) {
+			restart = append(restart, name)
+		}
+	}
+	a.log.Info("config reloaded", "file", cfg.ConfigFile, "log_level", lvl.String(), "need_restart", restart)
+	if !reflect.DeepEqual(a.cfg.Quotas, cfg.Quotas) {
+		a.log.Info("quotas changed: 'netmeter quota check' reads the config itself, no restart needed")
+	}
+	a.cfg.LogLevel = cfg.LogLevel
 }
