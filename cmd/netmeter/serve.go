@@ -17,6 +17,7 @@ import (
 
 	"github.com/netmeter/netmeter/internal/aggregate"
 	"github.com/netmeter/netmeter/internal/api"
+	"github.com/netmeter/netmeter/internal/audit"
 	"github.com/netmeter/netmeter/internal/config"
 	"github.com/netmeter/netmeter/internal/health"
 	"github.com/netmeter/netmeter/internal/history"
@@ -82,6 +83,13 @@ func (a *app) serve(ctx context.Context) error {
 		return err
 	}
 	defer st.Close()
+	var audlog *audit.Log
+	if a.cfg.AuditLog != "" {
+		if audlog, err = audit.Open(audit.Options{Path: a.cfg.AuditLog}); err != nil {
+			return err
+		}
+		defer audlog.Close()
+	}
 	rec, err := record.New(st, record.Options{GapAfter: max(5*time.Second, 2*a.cfg.Interval)})
 	if err != nil {
 		return err
@@ -109,6 +117,12 @@ func (a *app) serve(ctx context.Context) error {
 				prev(s)
 			}
 			srv.Update(s)
+			if audlog != nil && loop.Flows != nil {
+				ctrs := loop.Flows.ProcessContainers()
+				if err := audlog.Observe(s, func(pid int) string { return ctrs[pid] }); err != nil {
+					a.log.Warn("audit log write failed", "err", err)
+				}
+			}
 			// In the loop: the final reading at shutdown is recorded too.
 			if err := rec.AddWith(s, analysisDeltas(an)); err != nil {
 				if recErr == nil {

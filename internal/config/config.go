@@ -44,6 +44,7 @@ type Config struct {
 	TLSCert     string
 	TLSKey      string
 	TokenFile   string
+	AuditLog    string
 	Source      string
 	Interfaces  []string
 	Units       string
@@ -120,6 +121,9 @@ var Options = []Option{
 	{Flag: "auth-token-file", Kind: "string", Default: "",
 		Usage: "file holding a bearer token that every request but /healthz and /readyz must send (Authorization: Bearer …)",
 		set:   func(c *Config, v string) error { c.TokenFile = v; return nil }},
+	{Flag: "audit-log", Kind: "string", Default: "",
+		Usage: "with 'netmeter serve', write a JSON line per connection opened and closed (process, container, remote, bytes, duration) to this file, rotated at 64 MiB keeping 5; empty: off",
+		set:   func(c *Config, v string) error { c.AuditLog = v; return nil }},
 	{Flag: "data-dir", Kind: "string", Default: "/var/lib/netmeter",
 		Usage: "where 'netmeter serve' keeps the history database (history.db) that 'netmeter report' and 'netmeter quota' read",
 		set:   func(c *Config, v string) error { c.DataDir = v; return nil }},
