@@ -21,6 +21,7 @@ import (
 	"github.com/netmeter/netmeter/internal/config"
 	"github.com/netmeter/netmeter/internal/health"
 	"github.com/netmeter/netmeter/internal/history"
+	"github.com/netmeter/netmeter/internal/ipfix"
 	"github.com/netmeter/netmeter/internal/pipeline"
 	"github.com/netmeter/netmeter/internal/record"
 	"github.com/netmeter/netmeter/internal/snapshot"
@@ -83,6 +84,13 @@ func (a *app) serve(ctx context.Context) error {
 		return err
 	}
 	defer st.Close()
+	var flowExp *ipfix.Exporter
+	if a.cfg.IPFIX != "" {
+		if flowExp, err = ipfix.New(ipfix.Options{Collector: a.cfg.IPFIX}); err != nil {
+			return usageError{fmt.Errorf("--ipfix-collector: %w", err)}
+		}
+		defer flowExp.Close()
+	}
 	var audlog *audit.Log
 	if a.cfg.AuditLog != "" {
 		if audlog, err = audit.Open(audit.Options{Path: a.cfg.AuditLog}); err != nil {
@@ -117,6 +125,11 @@ func (a *app) serve(ctx context.Context) error {
 				prev(s)
 			}
 			srv.Update(s)
+			if flowExp != nil {
+				if err := flowExp.Export(s); err != nil {
+					a.log.Warn("IPFIX export failed", "err", err)
+				}
+			}
 			if audlog != nil && loop.Flows != nil {
 				ctrs := loop.Flows.ProcessContainers()
 				if err := audlog.Observe(s, func(pid int) string { return ctrs[pid] }); err != nil {

@@ -45,6 +45,8 @@ type Config struct {
 	TLSKey      string
 	TokenFile   string
 	AuditLog    string
+	IPFIX       string
+	RemoteWrite string
 	Source      string
 	Interfaces  []string
 	Units       string
@@ -124,6 +126,9 @@ var Options = []Option{
 	{Flag: "audit-log", Kind: "string", Default: "",
 		Usage: "with 'netmeter serve', write a JSON line per connection opened and closed (process, container, remote, bytes, duration) to this file, rotated at 64 MiB keeping 5; empty: off",
 		set:   func(c *Config, v string) error { c.AuditLog = v; return nil }},
+	{Flag: "ipfix-collector", Kind: "string", Default: "",
+		Usage: "with 'netmeter serve', export every interval's flows as IPFIX (RFC 7011, UDP) to this host:port (nfcapd, goflow2, any IPFIX collector); empty: off",
+		set:   func(c *Config, v string) error { c.IPFIX = v; return nil }},
 	{Flag: "data-dir", Kind: "string", Default: "/var/lib/netmeter",
 		Usage: "where 'netmeter serve' keeps the history database (history.db) that 'netmeter report' and 'netmeter quota' read",
 		set:   func(c *Config, v string) error { c.DataDir = v; return nil }},
