@@ -22,8 +22,11 @@ import (
 	"github.com/netmeter/netmeter/internal/health"
 	"github.com/netmeter/netmeter/internal/history"
 	"github.com/netmeter/netmeter/internal/ipfix"
+	"github.com/netmeter/netmeter/internal/metrics"
 	"github.com/netmeter/netmeter/internal/pipeline"
+	"github.com/netmeter/netmeter/internal/quota"
 	"github.com/netmeter/netmeter/internal/record"
+	"github.com/netmeter/netmeter/internal/remotewrite"
 	"github.com/netmeter/netmeter/internal/snapshot"
 )
 
@@ -75,7 +78,14 @@ func (a *app) serve(ctx context.Context) error {
 			return usageError{fmt.Errorf("--auth-token-file %s is empty", a.cfg.TokenFile)}
 		}
 	}
-	srv, err := api.New(api.Options{Listen: a.cfg.Listen, TLSCert: a.cfg.TLSCert, TLSKey: a.cfg.TLSKey, Token: token})
+	reg := newRegistry()
+	exp, err := metrics.New(metrics.Options{Version: version})
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(exp)
+	srv, err := api.New(api.Options{Listen: a.cfg.Listen, TLSCert: a.cfg.TLSCert, TLSKey: a.cfg.TLSKey, Token: token,
+		Metrics: metricsHandler(reg)})
 	if err != nil {
 		return usageError{err}
 	}
@@ -111,7 +121,17 @@ func (a *app) serve(ctx context.Context) error {
 			if an, err = pipeline.Analyze(loop, a.cfg.Health); err != nil {
 				return err
 			}
+			// The metrics' groups are the analyzer's.
+			if exp, err = metrics.New(metrics.Options{Version: version, GroupOf: an.GroupOf}); err != nil {
+				return err
+			}
+			reg = newRegistry()
+			reg.MustRegister(exp)
+			srv.SetMetrics(metricsHandler(reg))
 		}
+		var lastQuota time.Time
+		var quotas []quota.Result
+		lastPoll := time.Now()
 		srv = srv.With(an, st)
 		// Bind before collecting: a port in use fails the start, not later.
 		addr, err := srv.Listen()
@@ -125,6 +145,25 @@ func (a *app) serve(ctx context.Context) error {
 				prev(s)
 			}
 			srv.Update(s)
+			in := metrics.Input{Snapshot: s, PollDuration: time.Since(lastPoll) - s.Interval}
+			lastPoll = time.Now()
+			if in.PollDuration < 0 {
+				in.PollDuration = 0
+			}
+			if an != nil {
+				r := an.Health()
+				in.Health = &r
+			}
+			if len(a.cfg.Quotas) > 0 {
+				if s.Time.Sub(lastQuota) >= 15*time.Second {
+					quotas, lastQuota = a.evalQuotas(st, s.Time), s.Time
+				}
+				in.Quotas = quotas
+			}
+			if loop.Ledger != nil {
+				in.Ledger = metrics.LedgerOf(loop.Ledger, s.Time)
+			}
+			exp.Update(in)
 			if flowExp != nil {
 				if err := flowExp.Export(s); err != nil {
 					a.log.Warn("IPFIX export failed", "err", err)
@@ -173,6 +212,14 @@ func (a *app) serve(ctx context.Context) error {
 			}
 		}
 	}()
+	if a.cfg.RemoteWrite != "" {
+		rw, err := remotewrite.New(remotewrite.Options{URL: a.cfg.RemoteWrite, Token: token})
+		if err != nil {
+			return usageError{fmt.Errorf("--remote-write-url: %w", err)}
+		}
+		host, _ := os.Hostname()
+		go pushMetrics(runCtx, rw, reg, a.cfg.RWInterval, host, a.log)
+	}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(runCtx) }()
 	for range ch {
@@ -240,4 +287,31 @@ func (a *app) reload() {
 		a.log.Info("quotas changed: 'netmeter quota check' reads the config itself, no restart needed")
 	}
 	a.cfg.LogLevel = cfg.LogLevel
+}
+
+// evalQuotas computes every configured quota's state now (for the gauges).
+func (a *app) evalQuotas(st *history.Store, now time.Time) []quota.Result {
+	loc, err := time.LoadLocation(a.cfg.Timezone)
+	if err != nil {
+		return nil
+	}
+	var out []quota.Result
+	for _, q := range a.cfg.Quotas {
+		p, err := quota.Parse(q)
+		if err != nil {
+			continue
+		}
+		start, end := p.Bounds(now, loc)
+		var ents []history.Entity
+		for _, n := range p.Names {
+			ents = append(ents, history.Entity{Kind: history.Kind(p.Kind), Name: n})
+		}
+		rx, tx, err := periodUsage(st, ents, start, now)
+		if err != nil {
+			a.log.Warn("quota usage", "quota", q.Name, "err", err)
+			continue
+		}
+		out = append(out, p.Evaluate(now, start, end, rx, tx))
+	}
+	return out
 }

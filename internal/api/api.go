@@ -101,6 +101,9 @@ func (s *Server) With(an *health.Analyzer, st *history.Store) *Server {
 	return s
 }
 
+// SetMetrics replaces the /metrics handler; call it before Listen.
+func (s *Server) SetMetrics(h http.Handler) { s.opt.Metrics = h }
+
 // Update publishes a snapshot (called once per interval by the agent).
 func (s *Server) Update(snap *snapshot.Snapshot) {
 	c := *snap

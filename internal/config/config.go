@@ -47,6 +47,7 @@ type Config struct {
 	AuditLog    string
 	IPFIX       string
 	RemoteWrite string
+	RWInterval  time.Duration
 	Source      string
 	Interfaces  []string
 	Units       string
@@ -129,6 +130,19 @@ var Options = []Option{
 	{Flag: "ipfix-collector", Kind: "string", Default: "",
 		Usage: "with 'netmeter serve', export every interval's flows as IPFIX (RFC 7011, UDP) to this host:port (nfcapd, goflow2, any IPFIX collector); empty: off",
 		set:   func(c *Config, v string) error { c.IPFIX = v; return nil }},
+	{Flag: "remote-write-url", Kind: "string", Default: "",
+		Usage: "with 'netmeter serve', push the metrics to this Prometheus remote-write endpoint (e.g. http://prom:9090/api/v1/write) every --remote-write-interval; the --auth-token-file token is sent with it; empty: off",
+		set:   func(c *Config, v string) error { c.RemoteWrite = v; return nil }},
+	{Flag: "remote-write-interval", Kind: "duration", Default: "15s",
+		Usage: "how often --remote-write-url is sent the metrics (1s..1h)",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second || d > time.Hour {
+				return fmt.Errorf("%q is not a duration from 1s to 1h", v)
+			}
+			c.RWInterval = d
+			return nil
+		}},
 	{Flag: "data-dir", Kind: "string", Default: "/var/lib/netmeter",
 		Usage: "where 'netmeter serve' keeps the history database (history.db) that 'netmeter report' and 'netmeter quota' read",
 		set:   func(c *Config, v string) error { c.DataDir = v; return nil }},

@@ -91,3 +91,11 @@ func (g *grouper) group(remote string) (string, groupKind) {
 	}
 	return p.String(), kindDefault
 }
+
+// GroupOf names the remote group of an address ("10.1.2.0/24", "loopback",
+// a user group's name, "unconnected" for ""), the same grouping the flows and
+// the health indicator use. Safe for concurrent use.
+func (a *Analyzer) GroupOf(remote string) string {
+	name, _ := a.grp.group(remote)
+	return name
+}

@@ -2,19 +2,15 @@ package remotewrite
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
-	"os/exec"
 	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/netmeter/netmeter/internal/promtest"
 )
 
 func TestEncodeDecode(t *testing.T) {
@@ -92,84 +88,10 @@ func TestRetryAndBounds(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// StartPrometheus runs Debian's Prometheus on loopback with the remote-write
-// receiver on, scraping targets (host:port, may be empty) every second.
-func StartPrometheus(t *testing.T, targets ...string) string {
-	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		if os.Getenv("NETMETER_REQUIRE_PRIVILEGED") == "1" {
-			t.Fatal("prometheus not installed (apt-get install prometheus)")
-		}
-		t.Skip("prometheus not installed")
-	}
-	dir := t.TempDir()
-	cfg := "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-	if len(targets) > 0 {
-		b, _ := json.Marshal(targets)
-		cfg += "scrape_configs:\n  - job_name: netmeter\n    static_configs: [{targets: " + string(b) + "}]\n"
-	}
-	os.WriteFile(dir+"/prometheus.yml", []byte(cfg), 0o644)
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cmd := exec.Command(bin, "--config.file="+dir+"/prometheus.yml", "--storage.tsdb.path="+dir+"/data",
-		"--web.listen-address="+addr, "--web.enable-remote-write-receiver", "--log.level=warn")
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; i < 100; i++ {
-		if resp, err := http.Get("http://" + addr + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return "http://" + addr
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal("prometheus did not become ready")
-	return ""
-}
-
-// Query runs an instant PromQL query and returns the first result's value.
-func Query(t *testing.T, base, q string) (float64, bool) {
-	t.Helper()
-	resp, err := http.Get(base + "/api/v1/query?query=" + url.QueryEscape(q))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var r struct {
-		Data struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		t.Fatal(err)
-	}
-	if len(r.Data.Result) == 0 {
-		return 0, false
-	}
-	var v float64
-	fmt.Sscan(r.Data.Result[0].Value[1].(string), &v)
-	return v, true
-}
-
 // The remote-write path into a real Prometheus: the series sent come back
 // from PromQL with their labels and value.
 func TestRealPrometheusReceiver(t *testing.T) {
-	base := StartPrometheus(t)
+	base := promtest.Start(t)
 	c, _ := New(Options{URL: base + "/api/v1/write"})
 	now := time.Now()
 	s := []Series{{Labels: []Label{{"__name__", "netmeter_network_receive_bytes_total"}, {"device", "nmt0"}, {"instance", "agent-1"}},
@@ -177,7 +99,7 @@ func TestRealPrometheusReceiver(t *testing.T) {
 	if err := c.Send(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	v, ok := Query(t, base, `netmeter_network_receive_bytes_total{device="nmt0",instance="agent-1"}`)
+	v, ok := promtest.Query(t, base, `netmeter_network_receive_bytes_total{device="nmt0",instance="agent-1"}`)
 	if !ok || v != 3000 {
 		t.Errorf("PromQL after remote write: %v %v, want 3000", v, ok)
 	}
