@@ -113,7 +113,7 @@ func (a *app) openLoop(withEngine bool) (*aggregate.Loop, func(), error) {
 	pc := pipeline.Config{
 		Interval: a.cfg.Interval, NetnsPath: nsPath, NetnsName: a.cfg.Netns, Source: a.cfg.Source,
 		Engine: mode, MaxLinkRate: a.cfg.MaxLinkRate, Log: a.log, NftCounters: a.cfg.NftCounters && mode != "off",
-		NoTCPHealth: !a.cfg.TCPHealth, NoRTTSamples: !a.cfg.RTTSamples,
+		NoTCPHealth: !a.cfg.TCPHealth, NoRTTSamples: !a.cfg.RTTSamples, MaxConnections: a.cfg.MaxConns,
 	}
 	if a.ledger && mode != "off" {
 		pc.StateFile, pc.PinPath, pc.BillingDay = a.cfg.StateFile, a.cfg.PinPath, a.cfg.BillingDay

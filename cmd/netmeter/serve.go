@@ -27,6 +27,7 @@ import (
 	"github.com/netmeter/netmeter/internal/quota"
 	"github.com/netmeter/netmeter/internal/record"
 	"github.com/netmeter/netmeter/internal/remotewrite"
+	"github.com/netmeter/netmeter/internal/selflimit"
 	"github.com/netmeter/netmeter/internal/snapshot"
 )
 
@@ -77,6 +78,14 @@ func (a *app) serve(ctx context.Context) error {
 		if token = strings.TrimSpace(string(b)); token == "" {
 			return usageError{fmt.Errorf("--auth-token-file %s is empty", a.cfg.TokenFile)}
 		}
+	}
+	if a.cfg.CPULimit > 0 || a.cfg.MemoryLimit > 0 {
+		ap, err := selflimit.Apply(os.Getpid(), selflimit.Limits{CPU: a.cfg.CPULimit, Memory: a.cfg.MemoryLimit})
+		if err != nil {
+			return fmt.Errorf("--cpu-limit/--memory-limit: %w", err)
+		}
+		a.log.Info("resource limits applied", "cgroups", ap.String(), "cpu_cores", a.cfg.CPULimit, "memory_bytes", a.cfg.MemoryLimit)
+		defer ap.Remove() // back to where it was, and the cgroup removed
 	}
 	reg := newRegistry()
 	exp, err := metrics.New(metrics.Options{Version: version})

@@ -48,6 +48,9 @@ type Config struct {
 	IPFIX       string
 	RemoteWrite string
 	RWInterval  time.Duration
+	CPULimit    float64
+	MemoryLimit uint64
+	MaxConns    int
 	Source      string
 	Interfaces  []string
 	Units       string
@@ -141,6 +144,36 @@ var Options = []Option{
 				return fmt.Errorf("%q is not a duration from 1s to 1h", v)
 			}
 			c.RWInterval = d
+			return nil
+		}},
+	{Flag: "cpu-limit", Kind: "number", Default: "0",
+		Usage: "with 'netmeter serve', cap the agent's own CPU to this many cores (e.g. 0.25) in a cgroup of its own (v2, else v1); 0: no cap (under systemd prefer CPUQuota=)",
+		set: func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 8192 {
+				return fmt.Errorf("%q is not a number of cores from 0 to 8192", v)
+			}
+			c.CPULimit = f
+			return nil
+		}},
+	{Flag: "memory-limit", Kind: "string", Default: "0",
+		Usage: "with 'netmeter serve', cap the agent's own memory (e.g. 256MiB) in a cgroup of its own; 0: no cap (under systemd prefer MemoryMax=)",
+		set: func(c *Config, v string) error {
+			n, err := quota.ParseBytes(v)
+			if err != nil {
+				return err
+			}
+			c.MemoryLimit = n
+			return nil
+		}},
+	{Flag: "max-connections", Kind: "number", Default: "65536",
+		Usage: "the most connections tracked at once; beyond it new ones are counted in their process's totals but not listed (a port scan cannot exhaust memory)",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 16 || n > 1<<24 {
+				return fmt.Errorf("%q is not a number from 16 to 16777216", v)
+			}
+			c.MaxConns = n
 			return nil
 		}},
 	{Flag: "data-dir", Kind: "string", Default: "/var/lib/netmeter",
