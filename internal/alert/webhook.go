@@ -92,8 +92,11 @@ func common(c, m map[string]string) {
 // and, like Prometheus, re-sends the firing alerts every resend interval
 // (default 1m) with endsAt 4 intervals ahead, so Alertmanager keeps them
 // active while netmeter runs and resolves them by itself if netmeter stops.
-// A resolved alert is sent once with its endsAt. The body is Alertmanager's
-// postable alerts:
+// A resolved alert is sent once with its endsAt, the time of the interval
+// that resolved it; Alertmanager takes it as resolved only once that time
+// has passed (until then it keeps the later endsAt it already has), so the
+// host's clock must not run ahead of Alertmanager's. The body is
+// Alertmanager's postable alerts:
 //
 //	[{"labels":{…},"annotations":{…},"startsAt":"…","endsAt":"…","generatorURL":"…"}]
 type Alertmanager struct {
