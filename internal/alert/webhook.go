@@ -137,7 +137,11 @@ func NewAlertmanager(base string, opts ...DeliveryOption) (*Alertmanager, error)
 
 // Send queues the events and tracks the firing ones for re-sending.
 func (a *Alertmanager) Send(_ context.Context, alerts []Alert) error {
+	// One lock over tracking and queueing, shared with the re-send: a
+	// re-send of an alert can never be queued after its resolution (it
+	// would make Alertmanager fire it again until its endsAt).
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	for _, al := range alerts {
 		switch {
 		case al.Status == StatusResolved:
@@ -148,7 +152,6 @@ func (a *Alertmanager) Send(_ context.Context, alerts []Alert) error {
 			a.refused++
 		}
 	}
-	a.mu.Unlock()
 	return a.d.send(alerts)
 }
 
@@ -190,10 +193,10 @@ func (a *Alertmanager) resendLoop() {
 		for _, al := range a.active {
 			batch = append(batch, al)
 		}
-		a.mu.Unlock()
 		if len(batch) > 0 {
 			_ = a.d.send(batch)
 		}
+		a.mu.Unlock()
 	}
 }
 
