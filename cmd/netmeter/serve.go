@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/netmeter/netmeter/internal/aggregate"
+	"github.com/netmeter/netmeter/internal/alert"
 	"github.com/netmeter/netmeter/internal/api"
 	"github.com/netmeter/netmeter/internal/audit"
 	"github.com/netmeter/netmeter/internal/config"
@@ -110,6 +111,42 @@ func (a *app) serve(ctx context.Context) error {
 		}
 		defer flowExp.Close()
 	}
+	var alerts *alert.Evaluator
+	var alertSink alert.Sink
+	var closeSinks []func(context.Context) error
+	if !a.cfg.Alerts.Disabled {
+		rules := a.cfg.Alerts.Rules
+		if len(rules) == 0 {
+			rules = alert.Defaults()
+		}
+		host, _ := os.Hostname()
+		if alerts, err = alert.New(rules, alert.WithLabels(map[string]string{"instance": host})); err != nil {
+			return usageError{fmt.Errorf("alerts: %w", err)}
+		}
+		sinks := []alert.Sink{alert.NewLogSink(a.log)}
+		if u := a.cfg.Alerts.Webhook; u != "" {
+			wh, err := alert.NewWebhook(u)
+			if err != nil {
+				return usageError{fmt.Errorf("alerts: webhook: %w", err)}
+			}
+			sinks, closeSinks = append(sinks, wh), append(closeSinks, wh.Close)
+		}
+		if u := a.cfg.Alerts.Alertmanager; u != "" {
+			am, err := alert.NewAlertmanager(u)
+			if err != nil {
+				return usageError{fmt.Errorf("alerts: alertmanager: %w", err)}
+			}
+			sinks, closeSinks = append(sinks, am), append(closeSinks, am.Close)
+		}
+		alertSink = alert.Fanout(sinks...)
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			for _, c := range closeSinks {
+				c(ctx)
+			}
+		}()
+	}
 	var audlog *audit.Log
 	if a.cfg.AuditLog != "" {
 		if audlog, err = audit.Open(audit.Options{Path: a.cfg.AuditLog}); err != nil {
@@ -173,6 +210,17 @@ func (a *app) serve(ctx context.Context) error {
 				in.Ledger = metrics.LedgerOf(loop.Ledger, s.Time)
 			}
 			exp.Update(in)
+			if alerts != nil {
+				var rep health.Report
+				if in.Health != nil {
+					rep = *in.Health
+				}
+				if evs := alerts.Observe(s.Time, s, rep, in.Quotas); len(evs) > 0 {
+					if err := alertSink.Send(context.Background(), evs); err != nil {
+						a.log.Warn("alert delivery", "err", err)
+					}
+				}
+			}
 			if flowExp != nil {
 				if err := flowExp.Export(s); err != nil {
 					a.log.Warn("IPFIX export failed", "err", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/netmeter/netmeter/internal/alert"
 	"github.com/netmeter/netmeter/internal/health"
 	"github.com/netmeter/netmeter/internal/history"
 	"github.com/netmeter/netmeter/internal/quota"
@@ -63,6 +64,8 @@ type Config struct {
 	Health health.Config
 	// Quotas are the config file's `quotas:` list (file only).
 	Quotas []quota.Quota
+	// Alerts is the config file's `alerts:` section (file only).
+	Alerts Alerts
 	// Retention is the config file's `retention:` section: how long the
 	// history keeps each resolution (file only; 0 = the default).
 	Retention history.Retention
@@ -368,6 +371,18 @@ func applyFile(c *Config, file string, data []byte) error {
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
+		if k.Value == AlertsKey {
+			var al Alerts
+			err := decodeStrict(&al, v)
+			if err == nil {
+				err = al.validate()
+			}
+			if err != nil {
+				return &Error{Where: fmt.Sprintf("config file %s: section %q (line %d)", file, k.Value, v.Line), Err: err}
+			}
+			c.Alerts = al
+			continue
+		}
 		if k.Value == RetentionKey {
 			if err := decodeStrict(&c.Retention, v); err != nil {
 				return &Error{Where: fmt.Sprintf("config file %s: section %q (line %d)", file, k.Value, v.Line), Err: err}
@@ -402,6 +417,30 @@ func applyFile(c *Config, file string, data []byte) error {
 		}
 		if err := o.set(c, val); err != nil {
 			return &Error{Where: fmt.Sprintf("config file %s: key %q (line %d)", file, k.Value, v.Line), Err: err}
+		}
+	}
+	return nil
+}
+
+// AlertsKey is the config file's section for Alerts.
+const AlertsKey = "alerts"
+
+// Alerts configures the agent's built-in alert rules and where alerts go.
+type Alerts struct {
+	// Rules replace the defaults (alert.Defaults) when present.
+	Rules []alert.Rule `yaml:"rules"`
+	// Disabled turns the evaluator off.
+	Disabled bool `yaml:"disabled"`
+	// Webhook receives Alertmanager-webhook-format JSON; Alertmanager is an
+	// Alertmanager's base URL (POST /api/v2/alerts). Alerts are always logged.
+	Webhook      string `yaml:"webhook"`
+	Alertmanager string `yaml:"alertmanager"`
+}
+
+func (a Alerts) validate() error {
+	for _, r := range a.Rules {
+		if err := r.Validate(); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -500,7 +539,7 @@ func Markdown() string {
 	b.WriteString("Every option can be set three ways. Precedence, lowest first: built-in default, config file,\n")
 	b.WriteString("environment variable, command-line flag.\n\n")
 	fmt.Fprintf(&b, "- **Config file**: YAML, one `key: value` per option; `--config FILE` or `NETMETER_CONFIG` names it, otherwise\n  `%s` is read if it exists. Unknown keys are errors (a typo never goes unnoticed).\n", DefaultFile)
-	b.WriteString("  The file may also hold a `health:` section (remote groups, monitors, health-indicator thresholds;\n  see [HEALTH.md](HEALTH.md)) a `quotas:` list and a `retention:` section (see [HISTORY.md](HISTORY.md)), which have no flag or variable.\n")
+	b.WriteString("  The file may also hold a `health:` section (remote groups, monitors, health-indicator thresholds;\n  see [HEALTH.md](HEALTH.md)) a `quotas:` list and a `retention:` section (see [HISTORY.md](HISTORY.md)) and an `alerts:` section\n  (see [ALERTS.md](ALERTS.md)), which have no flag or variable.\n")
 	b.WriteString("- **Environment**: `NETMETER_<OPTION>`, e.g. `NETMETER_INTERVAL=500ms`.\n")
 	b.WriteString("- **Flags**: `--option value`; they apply to every subcommand.\n\n")
 	b.WriteString("| flag | env | file key | type | default | meaning |\n|---|---|---|---|---|---|\n")

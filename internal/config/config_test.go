@@ -214,3 +214,22 @@ func TestRetentionSection(t *testing.T) {
 		t.Errorf("typo in retention: %v", err)
 	}
 }
+
+func TestAlertsSection(t *testing.T) {
+	c, err := load(t, nil, map[string]string{"NETMETER_CONFIG": writeFile(t, "alerts:\n  rules:\n    - {name: s, kind: surge, growth_percent: 300}\n  webhook: http://127.0.0.1:1/x\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Alerts.Rules) != 1 || c.Alerts.Rules[0].Name != "s" || c.Alerts.Webhook == "" {
+		t.Errorf("alerts read as %+v", c.Alerts)
+	}
+	for name, body := range map[string]string{
+		"wrong key for kind": "alerts:\n  rules:\n    - {name: s, kind: surge, share_percent: 50}\n",
+		"unknown kind":       "alerts:\n  rules:\n    - {name: s, kind: telepathy}\n",
+		"typo":               "alerts:\n  webhok: x\n",
+	} {
+		if _, err := load(t, nil, map[string]string{"NETMETER_CONFIG": writeFile(t, body)}); err == nil || !strings.Contains(err.Error(), `section "alerts"`) {
+			t.Errorf("%s: %v, want an error naming the alerts section", name, err)
+		}
+	}
+}
