@@ -56,6 +56,24 @@ func TestUnprivilegedUser(t *testing.T) {
 			t.Errorf("top's error does not say %q", want)
 		}
 	}
+	// The agent as nobody: a data dir it cannot write, and the engine it
+	// may not load, are clear errors with exit 1 — before anything is
+	// collected, so nothing is lost.
+	locked := filepath.Join(dir, "locked")
+	os.Mkdir(locked, 0o700) // root's
+	_, errOut, code = run("serve", "--engine", "off", "--listen", "127.0.0.1:0", "--data-dir", locked, "--state-file", locked+"/s.json")
+	t.Logf("serve with an unwritable data dir: exit %d: %s", code, errOut)
+	if code != 1 || !strings.Contains(errOut, "permission denied") || !strings.Contains(errOut, locked) {
+		t.Errorf("serve with an unwritable --data-dir: exit %d, %q; want 1 naming the directory", code, errOut)
+	}
+	own := filepath.Join(dir, "own")
+	os.Mkdir(own, 0o777)
+	os.Chmod(own, 0o777) // past the umask
+	_, errOut, code = run("serve", "--engine", "on", "--listen", "127.0.0.1:0", "--data-dir", own, "--state-file", own+"/s.json")
+	t.Logf("serve --engine on as nobody: exit %d: %s", code, errOut)
+	if code != 1 || !strings.Contains(errOut, "CAP_BPF") {
+		t.Errorf("serve --engine on as nobody: exit %d, %q; want 1 naming CAP_BPF", code, errOut)
+	}
 	// Without a terminal, netmeter prints the interface table, which needs
 	// no privileges.
 	out, errOut, code = run("--interval", "50ms", "--interfaces", "lo")
