@@ -89,7 +89,8 @@ func (a *app) serve(ctx context.Context) error {
 		defer ap.Remove() // back to where it was, and the cgroup removed
 	}
 	reg := newRegistry()
-	exp, err := metrics.New(metrics.Options{Version: version})
+	mopt := metrics.Options{Version: version, MaxPrograms: a.cfg.MetricsTop, MaxContainers: 5 * a.cfg.MetricsTop, MaxGroups: a.cfg.MetricsTop * 8 / 5}
+	exp, err := metrics.New(mopt)
 	if err != nil {
 		return err
 	}
@@ -168,7 +169,8 @@ func (a *app) serve(ctx context.Context) error {
 				return err
 			}
 			// The metrics' groups are the analyzer's.
-			if exp, err = metrics.New(metrics.Options{Version: version, GroupOf: an.GroupOf}); err != nil {
+			mopt.GroupOf = an.GroupOf
+			if exp, err = metrics.New(mopt); err != nil {
 				return err
 			}
 			reg = newRegistry()

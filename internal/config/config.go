@@ -52,6 +52,7 @@ type Config struct {
 	CPULimit    float64
 	MemoryLimit uint64
 	MaxConns    int
+	MetricsTop  int
 	Source      string
 	Interfaces  []string
 	Units       string
@@ -177,6 +178,16 @@ var Options = []Option{
 				return fmt.Errorf("%q is not a number from 16 to 16777216", v)
 			}
 			c.MaxConns = n
+			return nil
+		}},
+	{Flag: "metrics-top", Kind: "number", Default: "20",
+		Usage: "the busiest programs given their own /metrics series (containers: 5×, remote groups: 1.6×); the rest are summed into \"other\", so scrapes stay bounded",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 10000 {
+				return fmt.Errorf("%q is not a number from 1 to 10000", v)
+			}
+			c.MetricsTop = n
 			return nil
 		}},
 	{Flag: "data-dir", Kind: "string", Default: "/var/lib/netmeter",
