@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -42,6 +43,8 @@ type Options struct {
 	// history endpoints.
 	Analyzer *health.Analyzer
 	History  *history.Store
+	// UI, when set, is served at / (the embedded web dashboard).
+	UI http.Handler
 	// Stale: /healthz fails when no snapshot arrived for this long
 	// (default 3 × the snapshot interval, at least 10 s).
 	Stale time.Duration
@@ -57,9 +60,13 @@ type Server struct {
 	opt  Options
 	mu   sync.RWMutex
 	last *snapshot.Snapshot
+	subs map[chan []byte]struct{}
 	srv  *http.Server
 	ln   net.Listener
 }
+
+// MaxSubscribers bounds concurrent /api/v1/events streams.
+const MaxSubscribers = 64
 
 // ErrInsecure is returned for a non-loopback listen address without TLS or
 // a token.
@@ -109,6 +116,16 @@ func (s *Server) Update(snap *snapshot.Snapshot) {
 	c := *snap
 	s.mu.Lock()
 	s.last = &c
+	var msg []byte
+	if len(s.subs) > 0 {
+		msg, _ = json.Marshal(&c)
+	}
+	for ch := range s.subs {
+		select {
+		case ch <- msg:
+		default: // a slow reader misses this one; the next carries the state
+		}
+	}
 	s.mu.Unlock()
 }
 
@@ -158,6 +175,10 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", s.auth(s.opt.Metrics))
 	}
 	mux.Handle("GET /api/v1/snapshot", s.auth(http.HandlerFunc(s.snapshot)))
+	mux.Handle("GET /api/v1/events", s.auth(http.HandlerFunc(s.events)))
+	if s.opt.UI != nil {
+		mux.Handle("GET /", s.auth(s.opt.UI))
+	}
 	mux.Handle("GET /api/v1/flows", s.auth(http.HandlerFunc(s.flows)))
 	mux.Handle("GET /api/v1/health", s.auth(http.HandlerFunc(s.health)))
 	mux.Handle("GET /api/v1/topology", s.auth(http.HandlerFunc(s.topology)))
@@ -361,4 +382,66 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		rows = []history.Row{}
 	}
 	writeJSON(w, map[string]any{"entity": q.Get("entity"), "resolution": res, "rows": rows, "gaps": gaps})
+}
+
+// events streams every snapshot as a Server-Sent Event ("event: snapshot"),
+// starting with the latest, until the client goes away.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		httpError(w, http.StatusInternalServerError, "streaming unsupported")
+		return
+	}
+	ch := make(chan []byte, 1)
+	s.mu.Lock()
+	if s.subs == nil {
+		s.subs = map[chan []byte]struct{}{}
+	}
+	if len(s.subs) >= MaxSubscribers {
+		s.mu.Unlock()
+		httpError(w, http.StatusServiceUnavailable, "too many event streams")
+		return
+	}
+	s.subs[ch] = struct{}{}
+	last := s.last
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.subs, ch)
+		s.mu.Unlock()
+	}()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	send := func(b []byte) bool {
+		if _, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", b); err != nil {
+			return false
+		}
+		fl.Flush()
+		return true
+	}
+	if last != nil {
+		b, _ := json.Marshal(last)
+		if !send(b) {
+			return
+		}
+	}
+	keep := time.NewTicker(15 * time.Second)
+	defer keep.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case b := <-ch:
+			if !send(b) {
+				return
+			}
+		case <-keep.C:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
 }

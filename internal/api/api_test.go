@@ -160,3 +160,41 @@ func TestServeAndShutdown(t *testing.T) {
 		t.Errorf("graceful shutdown: %v", err)
 	}
 }
+
+func TestEventsStream(t *testing.T) {
+	s, _ := New(Options{Listen: "127.0.0.1:0"})
+	addr, err := s.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Serve(ctx)
+	s.Update(&snapshot.Snapshot{Time: time.Unix(1, 0), Interval: time.Second})
+	resp, err := http.Get("http://" + addr.String() + "/api/v1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	buf := make([]byte, 4096)
+	read := func() string {
+		n, err := resp.Body.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(buf[:n])
+	}
+	if first := read(); !strings.HasPrefix(first, "event: snapshot\ndata: {") || !strings.Contains(first, `"time":"1970-01-01T00:00:01Z"`) {
+		t.Errorf("first event %q", first)
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		s.Update(&snapshot.Snapshot{Time: time.Unix(2, 0), Interval: time.Second})
+	}()
+	if next := read(); !strings.Contains(next, `"time":"1970-01-01T00:00:02Z"`) {
+		t.Errorf("next event %q", next)
+	}
+}
