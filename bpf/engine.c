@@ -476,8 +476,11 @@ int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
 
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	/* Handshakes create the storage, so every connection knows its role. */
-	if (newstate == BPF_TCP_SYN_RECV ||
+	/*
+	 * Handshakes create the storage, so every connection knows its role;
+	 * so does listen(), so a listener is listed before its first SYN.
+	 */
+	if (newstate == BPF_TCP_SYN_RECV || newstate == BPF_TCP_LISTEN ||
 	    (oldstate == BPF_TCP_SYN_SENT && newstate == BPF_TCP_ESTABLISHED))
 		flags = BPF_SK_STORAGE_GET_F_CREATE;
 	c = bpf_sk_storage_get(&count_store, (struct sock *)sk, 0, flags);

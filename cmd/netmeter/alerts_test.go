@@ -70,10 +70,6 @@ func TestServeAlertsAudit(t *testing.T) {
 	}
 	defer ln.Close()
 	newPort := netip.MustParseAddrPort(ln.Addr().String()).Port()
-	// The engine lists a listener once a handshake reaches it.
-	if lc, err := net.Dial("tcp4", ln.Addr().String()); err == nil {
-		defer lc.Close()
-	}
 	lnB, err := p.B.ListenTCP(ctx, "tcp4", netip.AddrPortFrom(p.B4, 0).String())
 	if err != nil {
 		t.Fatal(err)
