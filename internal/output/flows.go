@@ -219,6 +219,9 @@ func ConnState(c *snapshot.Connection) string {
 }
 
 func ownerText(o snapshot.Owner) string {
+	if o.PID == 0 && o.Comm == "" {
+		return "[no process]" // a socket no process holds (as the live view says)
+	}
 	name := o.Comm
 	if name == "" {
 		name = "?"
