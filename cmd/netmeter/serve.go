@@ -29,6 +29,7 @@ import (
 	"github.com/netmeter/netmeter/internal/record"
 	"github.com/netmeter/netmeter/internal/remotewrite"
 	"github.com/netmeter/netmeter/internal/selflimit"
+	"github.com/netmeter/netmeter/internal/web"
 	"github.com/netmeter/netmeter/internal/snapshot"
 )
 
@@ -96,7 +97,7 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	reg.MustRegister(exp)
 	srv, err := api.New(api.Options{Listen: a.cfg.Listen, TLSCert: a.cfg.TLSCert, TLSKey: a.cfg.TLSKey, Token: token,
-		Metrics: metricsHandler(reg)})
+		Metrics: metricsHandler(reg), UI: web.Handler()})
 	if err != nil {
 		return usageError{err}
 	}
