@@ -90,7 +90,9 @@ export function rateOptions({ span, label = '' } = {}) {
     scales: {
       x: {
         time: true,
-        range: span ? (u, min, max) => [max - span, max] : undefined,
+        // The last span seconds once there is that much; until then what
+        // there is (at least a minute), so a fresh page is not an empty chart.
+        range: span ? (u, min, max) => [Math.max(max - span, Math.min(min, max - 60)), max] : undefined,
       },
       y: { range: (u, min, max) => [0, Math.max(max || 0, 1024) * 1.1] },
     },

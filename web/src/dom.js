@@ -68,3 +68,16 @@ export function stateBadge(state) {
 export function notice(kind, ...children) {
   return h('p', { class: ['notice', kind], role: kind === 'error' ? 'alert' : null }, ...children);
 }
+
+/** fill replaces el's children (arrays are flattened, null and false skipped). */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+/** add appends children to el like h does. */
+export function add(el, ...children) {
+  append(el, children);
+  return el;
+}

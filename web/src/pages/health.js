@@ -3,7 +3,7 @@
 // groups: sampled by this page since the dashboard opened).
 import { get, unavailable } from '../api.js';
 import { Chart, lineOptions } from '../charts.js';
-import { h, s, clear, stateBadge, notice } from '../dom.js';
+import { h, s, clear, fill, stateBadge, notice } from '../dom.js';
 import * as fmt from '../format.js';
 
 export const title = 'Health';
@@ -134,17 +134,17 @@ export function mount(root, params, ctx) {
 
   function renderCard(c, status) {
     const ev = status.evidence || {};
-    clear(c.head).append(h('h3', { id: c.id }, h('span', { class: 'muted' }, `${c.kind} `), c.name), stateBadge(status.state),
+    fill(c.head, h('h3', { id: c.id }, h('span', { class: 'muted' }, `${c.kind} `), c.name), stateBadge(status.state),
       status.since ? h('span', { class: 'muted small' }, ` since ${fmt.dateTime(status.since)}`) : null);
     const sig = new Set(ev.signals || []);
-    clear(c.body).append(
+    fill(c.body, 
       h('p', { class: 'explanation' }, status.explanation || '–'),
       sig.size ? h('p', { class: 'signals' }, [...sig].map((x) => h('span', { class: 'chip' }, x))) : null,
       h('div', { class: 'table-wrap' }, h('table', { class: 'data evidence' },
         h('caption', { class: 'sr-only' }, `Evidence of ${c.kind} ${c.name}`),
         h('tbody', {}, evidenceRows(ev).map(([k, v, s]) => h('tr', { class: s && sig.has(s) ? 'crossed' : '' }, h('th', { scope: 'row' }, k), h('td', {}, v, s && sig.has(s) ? h('span', { class: 'chip' }, ' threshold crossed') : null)))))));
     const pts = series(c);
-    clear(c.stripBox).append(pts.length ? strip(pts) : h('span', { class: 'muted small' }, 'No samples yet.'));
+    fill(c.stripBox, pts.length ? strip(pts) : h('span', { class: 'muted small' }, 'No samples yet.'));
     if (c.open) {
       if (c.charts.length === 3 && pts.length >= 2) chartData(pts).forEach((d, i) => c.charts[i].setData(d));
       else drawCharts(c);
@@ -162,7 +162,7 @@ export function mount(root, params, ctx) {
     if (!hl) return;
     const lim = hl.limits || {};
     const all = [...(hl.groups || []), ...(hl.monitors || [])];
-    clear(summary).append(
+    fill(summary, 
       ['healthy', 'degraded', 'unknown'].map((k) => h('span', { class: ['badge', k === 'degraded' ? 'bad' : k === 'healthy' ? 'ok' : 'unknown'], dataset: { count: k } },
         `${all.filter((s) => (k === 'degraded' ? s.state?.startsWith('degraded') : k === 'unknown' ? !s.state || s.state === 'unknown' : s.state === k)).length} ${k}`)),
       h('span', { class: 'muted small' }, ` · ${lim.intervals}/${lim.capacity} intervals · ${lim.flows}/${lim.max_flows} flows · ${lim.groups}/${lim.max_groups} groups${lim.overflow_connections ? ` · ${fmt.count(lim.overflow_connections)} connections over the limits` : ''} · updated ${fmt.time(hl.time)}`));

@@ -2,7 +2,7 @@
 // a table, CSV and JSON downloads; downtime gaps shaded.
 import { get } from '../api.js';
 import { Chart, stack, stackedOptions } from '../charts.js';
-import { h, clear, select, notice } from '../dom.js';
+import { h, clear, fill, select, notice } from '../dom.js';
 import * as fmt from '../format.js';
 import { build, csv, totals } from '../histdata.js';
 
@@ -112,7 +112,7 @@ export function mount(root, params, ctx) {
     const names = entities.map((e) => e.name);
     st.names = st.names.filter((n) => names.includes(n));
     if (!st.names.length && names.length) st.names = [names.find((n) => n !== 'lo') || names[0]];
-    clear(entSelect).append(...names.map((n) => h('option', { value: n, selected: st.names.includes(n) }, n)));
+    fill(entSelect, ...names.map((n) => h('option', { value: n, selected: st.names.includes(n) }, n)));
     if (!names.length) entSelect.append(h('option', { disabled: true }, 'none recorded'));
     load();
   }
@@ -129,7 +129,7 @@ export function mount(root, params, ctx) {
     }
     const q = { resolution: st.res, ...range() };
     const sets = st.mode === 'sum' ? [st.names] : st.names.map((n) => [n]);
-    clear(summary).append('Loading…');
+    fill(summary, 'Loading…');
     try {
       const t0 = performance.now();
       const answers = await Promise.all(sets.map((names) => get('history', { entity: `${st.kind}:${names.join('+')}`, ...q }, { signal: ctrl.signal })));
@@ -157,18 +157,18 @@ export function mount(root, params, ctx) {
     clear(gapsBox);
     clear(tableBox);
     if (error) {
-      clear(summary).append(error.status === 503 ? notice('info', error.message) : notice('error', `Could not load history: ${error.message}`));
+      fill(summary, error.status === 503 ? notice('info', error.message) : notice('error', `Could not load history: ${error.message}`));
       return;
     }
     if (!results) return;
     if (!results.length) {
-      clear(summary).append(notice('info', entities.length ? 'Pick an entity.' : `No ${st.kind} recorded yet.`));
+      fill(summary, notice('info', entities.length ? 'Pick an entity.' : `No ${st.kind} recorded yet.`));
       return;
     }
     const t = totals(results);
     const data = build(results, { metric: st.metric, unit: st.unit });
     const zone = results.flatMap((r) => r.rows).map((r) => /([+-]\d\d:\d\d|Z)$/.exec(r.start)?.[1])[0];
-    clear(summary).append(
+    fill(summary, 
       h('span', { dataset: { field: 'buckets', value: t.buckets } }, `${fmt.count(t.buckets)} buckets`), ' · ',
       h('span', { dataset: { field: 'rx-bytes', value: t.rx_bytes } }, `received ${fmt.bytes(t.rx_bytes)}`), ' · ',
       h('span', { dataset: { field: 'tx-bytes', value: t.tx_bytes } }, `sent ${fmt.bytes(t.tx_bytes)}`), ' · ',
@@ -236,7 +236,7 @@ export function mount(root, params, ctx) {
       h('button', { type: 'button', disabled: st.page === 0, onclick: () => { st.page--; renderTablePage(); } }, '← Newer'),
       ` page ${st.page + 1} of ${pages} `,
       h('button', { type: 'button', disabled: st.page >= pages - 1, onclick: () => { st.page++; renderTablePage(); } }, 'Older →')) : null;
-    clear(tableBox).append(
+    fill(tableBox, 
       all.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'data', id: 'history-table' },
         h('caption', { class: 'sr-only' }, `History of ${st.kind} ${st.names.join(', ')} per ${st.res}, newest first`),
         h('thead', {}, h('tr', {}, head)),

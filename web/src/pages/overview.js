@@ -1,7 +1,7 @@
 // Overview: per-interface live rx/tx rates, totals, errors and drops; host
 // and health summaries; kernel drops by reason.
 import { Chart, rateOptions } from '../charts.js';
-import { h, clear, select, stateBadge, notice } from '../dom.js';
+import { h, clear, fill, select, stateBadge, notice } from '../dom.js';
 import * as fmt from '../format.js';
 
 export const title = 'Overview';
@@ -104,7 +104,7 @@ export function mount(root, params, ctx) {
     const ifs = (snap.interfaces || []).filter((i) => i.present && i.kind !== 'loopback');
     const sum = (f) => ifs.reduce((a, i) => a + f(i), 0);
     const dl = hostCard.querySelector('dl');
-    clear(dl).append(
+    fill(dl, 
       h('div', {}, h('dt', {}, 'Receive'), h('dd', { dataset: { field: 'host-rx-rate' } }, fmt.rate(sum((i) => i.rx_bytes_per_second?.current || 0)))),
       h('div', {}, h('dt', {}, 'Transmit'), h('dd', { dataset: { field: 'host-tx-rate' } }, fmt.rate(sum((i) => i.tx_bytes_per_second?.current || 0)))),
       h('div', {}, h('dt', {}, 'Received'), h('dd', {}, fmt.bytes(sum((i) => i.total?.rx_bytes || 0)))),
@@ -112,7 +112,7 @@ export function mount(root, params, ctx) {
       h('div', { class: 'wide' }, h('dt', {}, 'Counted'), h('dd', { class: 'muted' }, `${ifs.length} interface${ifs.length === 1 ? '' : 's'} other than loopback, since netmeter saw them`)),
     );
     const eng = snap.engine;
-    clear(engineCard.querySelector('dl')).append(
+    fill(engineCard.querySelector('dl'), 
       h('div', {}, h('dt', {}, 'Updated'), h('dd', {}, h('time', { datetime: snap.time }, fmt.time(snap.time)))),
       h('div', {}, h('dt', {}, 'Interval'), h('dd', {}, fmt.seconds(snap.interval_ns / 1e9))),
       h('div', {}, h('dt', {}, 'Interfaces from'), h('dd', {}, snap.source || '–')),
@@ -130,10 +130,10 @@ export function mount(root, params, ctx) {
   function renderDrops(snap) {
     const rows = (snap.drops || []).slice(0, 10);
     if (!snap.drops) {
-      clear(drops).append(h('p', { class: 'muted' }, snap.engine ? 'No packet dropped by the kernel since netmeter started.' : 'Drop reasons need the eBPF engine with health hooks.'));
+      fill(drops, h('p', { class: 'muted' }, snap.engine ? 'No packet dropped by the kernel since netmeter started.' : 'Drop reasons need the eBPF engine with health hooks.'));
       return;
     }
-    clear(drops).append(h('table', { class: 'data' },
+    fill(drops, h('table', { class: 'data' },
       h('caption', { class: 'sr-only' }, 'Kernel drops by reason, busiest first'),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Reason'), h('th', { scope: 'col' }, 'Where'), h('th', { scope: 'col' }, 'Socket owner'), h('th', { scope: 'col', class: 'num' }, 'Last interval'), h('th', { scope: 'col', class: 'num' }, 'Packets'), h('th', { scope: 'col', class: 'num' }, 'Bytes'))),
       h('tbody', {}, rows.map((d) => h('tr', {},
@@ -176,7 +176,7 @@ export function mount(root, params, ctx) {
   function renderHealth(hl, err) {
     const body = healthCard.querySelector('.body');
     if (err && !hl) {
-      clear(body).append(h('p', { class: 'muted' }, err.message));
+      fill(body, h('p', { class: 'muted' }, err.message));
       return;
     }
     if (!hl) return;
@@ -184,7 +184,7 @@ export function mount(root, params, ctx) {
     const counts = { healthy: 0, degraded: 0, unknown: 0 };
     for (const s of all) counts[s.state?.startsWith('degraded') ? 'degraded' : s.state === 'healthy' ? 'healthy' : 'unknown']++;
     const bad = all.filter((s) => s.state?.startsWith('degraded')).slice(0, 3);
-    clear(body).append(
+    fill(body, 
       h('p', { class: 'counts', dataset: { field: 'health-counts' } },
         h('span', { class: 'badge ok' }, `● ${counts.healthy} healthy`), ' ',
         h('span', { class: ['badge', counts.degraded ? 'bad' : 'unknown'] }, `▲ ${counts.degraded} degraded`), ' ',

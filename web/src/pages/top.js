@@ -4,7 +4,7 @@
 import { get, unavailable } from '../api.js';
 import { aggregate, rank } from '../aggregate.js';
 import { Chart, rateOptions } from '../charts.js';
-import { h, clear, select, stateBadge, notice } from '../dom.js';
+import { h, clear, fill, select, stateBadge, notice } from '../dom.js';
 import * as fmt from '../format.js';
 import { table } from '../table.js';
 
@@ -135,18 +135,18 @@ export function mount(root, params, ctx) {
 
   function render() {
     if (error) {
-      clear(panel).append(unavailable(error) ? notice('info', error.message) : notice('error', `Could not load flows: ${error.message}`));
+      fill(panel, unavailable(error) ? notice('info', error.message) : notice('error', `Could not load flows: ${error.message}`));
       renderDetail();
       return;
     }
     if (!flows) {
-      clear(panel).append(h('p', { class: 'muted' }, 'Loading…'));
+      fill(panel, h('p', { class: 'muted' }, 'Loading…'));
       return;
     }
     const rs = rows();
     const label = TABS.find(([t]) => t === st.tab)[1];
     status.textContent = `${rs.length} ${label.toLowerCase()} in the last ${fmt.seconds(secs())} · IP bytes · updated ${fmt.time(Date.now())}`;
-    clear(panel).append(table({
+    fill(panel, table({
       caption: `${label} ranked by ${BYS.find(([b]) => b === st.by)[1].toLowerCase()}`,
       columns: columns(),
       rows: rs.slice(0, st.limit),
@@ -173,15 +173,17 @@ export function mount(root, params, ctx) {
     const close = h('a', { href: link({ detail: '' }), class: 'close', 'aria-label': 'Close details' }, '×');
     const body = [];
     const facts = [];
-    const fact = (k, v) => facts.push(h('div', {}, h('dt', {}, k), h('dd', {}, v)));
+    const fact = (k, v, wide) => facts.push(h('div', { class: wide ? 'wide' : '' }, h('dt', {}, k), h('dd', {}, v)));
 
     if (kind === 'process') {
       const ps = (snap.processes || []).filter((p) => p.comm === name);
       const p0 = ps.find((p) => !p.exited) || ps[0];
       if (p0) {
-        fact('PIDs', ps.map((p) => p.pid + (p.exited ? ' (exited)' : '')).join(', '));
-        fact('Executable', h('code', {}, p0.exe || '–'));
-        fact('Command line', h('code', { class: 'wrap' }, p0.cmdline || '–'));
+        const alive = ps.filter((p) => !p.exited).map((p) => p.pid);
+        const exited = ps.length - alive.length;
+        fact('PIDs', `${alive.slice(0, 12).join(', ') || 'none running'}${alive.length > 12 ? ` and ${alive.length - 12} more` : ''}${exited ? ` (${exited} exited in the last minute)` : ''}`, true);
+        fact('Executable', h('code', { class: 'wrap' }, p0.exe || '–'), true);
+        fact('Command line', h('code', { class: 'wrap' }, p0.cmdline || '–'), true);
         fact('User', `${p0.user || ''} (${p0.uid})`);
         if (p0.cgroup) fact('Cgroup', h('code', { class: 'wrap' }, p0.cgroup));
         const sum = (f) => ps.reduce((a, p) => a + f(p), 0);
@@ -265,7 +267,7 @@ export function mount(root, params, ctx) {
     const links = h('p', { class: 'links' },
       hist ? h('a', { href: `#/history?entity=${encodeURIComponent(hist)}` }, 'History →') : null, ' ',
       kind !== 'account' && kind !== 'flow' ? h('a', { href: `#/topology?focus=${encodeURIComponent(id)}` }, 'Topology →') : null);
-    clear(aside).append(
+    fill(aside, 
       h('header', {}, h('h2', { id: 'detail-title' }, h('span', { class: 'muted' }, `${kind} `), name), close),
       facts.length ? h('dl', { class: 'kv' }, facts) : null,
       links, body);

@@ -4,7 +4,7 @@
 // testable through the DOM.
 import { forceCollide, forceLink, forceManyBody, forceSimulation, forceX, forceY } from 'd3-force';
 import { get, unavailable } from '../api.js';
-import { h, s, clear, select, stateBadge, notice } from '../dom.js';
+import { h, s, clear, fill, select, stateBadge, notice } from '../dom.js';
 import * as fmt from '../format.js';
 import { table } from '../table.js';
 import { historyEntity } from './top.js';
@@ -79,9 +79,9 @@ export function mount(root, params, ctx) {
     h('details', { class: 'edges-table' }, h('summary', {}, 'Edges as a table'), edgeTable));
 
   const sim = forceSimulation([])
-    .force('link', forceLink([]).id((d) => d.id).distance(120).strength(0.3))
-    .force('charge', forceManyBody().strength(-260))
-    .force('x', forceX((d) => (d.kind === 'group' ? W * 0.74 : W * 0.26)).strength(0.09))
+    .force('link', forceLink([]).id((d) => d.id).distance(() => Math.max(160, W * 0.4)).strength(0.05))
+    .force('charge', forceManyBody().strength(-200))
+    .force('x', forceX((d) => (d.kind === 'group' ? W * 0.72 : W * 0.28)).strength(0.2))
     .force('y', forceY(() => H / 2).strength(0.05))
     .force('collide', forceCollide((d) => d.r + 14))
     .on('tick', draw)
@@ -116,7 +116,7 @@ export function mount(root, params, ctx) {
 
   function update() {
     if (error) {
-      clear(msg).append(unavailable(error) ? notice('info', error.message) : notice('error', `Could not load the topology: ${error.message}`));
+      fill(msg, unavailable(error) ? notice('info', error.message) : notice('error', `Could not load the topology: ${error.message}`));
     } else clear(msg);
     const { ns, es, byId } = visible();
     const maxN = Math.max(1, ...ns.map(total));
@@ -129,7 +129,7 @@ export function mount(root, params, ctx) {
       if (!p) {
         changed = true;
         fresh++;
-        p = { id: n.id, x: (n.kind === 'group' ? 0.74 : 0.26) * W + (Math.random() - 0.5) * 40, y: H / 2 + (Math.random() - 0.5) * H * 0.6 };
+        p = { id: n.id, x: (n.kind === 'group' ? 0.72 : 0.28) * W + (Math.random() - 0.5) * 40, y: H / 2 + (Math.random() - 0.5) * H * 0.6 };
         pos.set(n.id, p);
       }
       Object.assign(p, { kind: n.kind, name: n.name, data: n, r: 7 + 15 * Math.sqrt(total(n) / maxN) });
@@ -168,7 +168,7 @@ export function mount(root, params, ctx) {
         class: `node ${n.kind} ${n.kind === 'group' ? healthClass(d.health) : ''} ${n.id === st.focus ? 'focused' : ''}`,
         tabindex: 0, role: 'button', 'aria-label': label, 'aria-pressed': String(n.id === st.focus), dataset: { node: n.id },
         onkeydown: (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); setFocus(n.id === st.focus ? '' : n.id); } },
-      }, shape, s('text', { x: n.kind === 'group' ? -(n.r * 1.2 + 5) : n.r + 5, y: 4, 'text-anchor': n.kind === 'group' ? 'end' : 'start' }, n.name), s('title', {}, label));
+      }, shape, s('text', { x: n.kind === 'group' ? n.r * 1.2 + 5 : -(n.r + 5), y: 4, 'text-anchor': n.kind === 'group' ? 'start' : 'end' }, n.name), s('title', {}, label));
       g.addEventListener('pointerdown', (ev) => dragStart(ev, n));
       gNodes.append(g);
       nodeEls.set(n.id, g);
@@ -184,7 +184,7 @@ export function mount(root, params, ctx) {
     focusBar.hidden = !st.focus;
     if (st.focus) {
       const fn = byId && byId.get(st.focus);
-      clear(focusBar).append('Focused on ', h('strong', {}, fn ? `${fn.kind} ${fn.name}` : st.focus), fn ? '' : ' (no traffic in this window)', ' ',
+      fill(focusBar, 'Focused on ', h('strong', {}, fn ? `${fn.kind} ${fn.name}` : st.focus), fn ? '' : ' (no traffic in this window)', ' ',
         h('button', { type: 'button', onclick: () => setFocus('') }, 'Show all'));
     }
     renderDetail(byId);
@@ -215,7 +215,7 @@ export function mount(root, params, ctx) {
     const pad = 40;
     const xs = nodes.map((n) => n.x);
     const ys = nodes.map((n) => n.y);
-    const x0 = Math.min(...xs) - 120, x1 = Math.max(...xs) + 120;
+    const x0 = Math.min(...xs) - 160, x1 = Math.max(...xs) + 160;
     const y0 = Math.min(...ys) - pad, y1 = Math.max(...ys) + pad;
     const k = Math.min(2, W / (x1 - x0), H / (y1 - y0));
     view = { k, x: (W - k * (x0 + x1)) / 2, y: (H - k * (y0 + y1)) / 2 };
@@ -298,7 +298,7 @@ export function mount(root, params, ctx) {
     if (!n) return;
     const es = topo.edges.filter((e) => e.source === n.id || e.target === n.id).sort((a, b) => total(b) - total(a));
     const hist = historyEntity(n.id);
-    clear(aside).append(
+    fill(aside, 
       h('header', {}, h('h2', {}, h('span', { class: 'muted' }, `${n.kind} `), n.name),
         h('button', { type: 'button', class: 'close', 'aria-label': 'Close details and show all', onclick: () => setFocus('') }, '×')),
       h('dl', { class: 'kv' },
@@ -324,7 +324,7 @@ export function mount(root, params, ctx) {
   }
 
   function renderEdgeTable(byId) {
-    clear(edgeTable).append(table({
+    fill(edgeTable, table({
       caption: 'Edges of the graph',
       columns: [
         { key: 's', label: 'Local', header: true, cell: (e) => byId.get(e.source.id || e.source)?.name },
@@ -351,7 +351,8 @@ export function mount(root, params, ctx) {
     svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
     svg.setAttribute('width', W);
     svg.setAttribute('height', H);
-    sim.force('x').x((d) => (d.kind === 'group' ? W * 0.74 : W * 0.26));
+    sim.force('x').x((d) => (d.kind === 'group' ? W * 0.72 : W * 0.28));
+    sim.force('link').distance(() => Math.max(160, W * 0.4));
     sim.force('y').y(H / 2);
     if (!userMoved) fit();
   }
