@@ -4,7 +4,7 @@ import { get } from '../api.js';
 import { Chart, stack, stackedOptions } from '../charts.js';
 import { h, clear, fill, select, notice } from '../dom.js';
 import * as fmt from '../format.js';
-import { build, csv, totals } from '../histdata.js';
+import { bucketStarts, build, csv, rowAt, totals } from '../histdata.js';
 
 export const title = 'History';
 
@@ -14,7 +14,7 @@ const RANGES = [['6h', 'Last 6 hours'], ['24h', 'Last 24 hours'], ['48h', 'Last 
 const DEFAULT_RANGE = { '5min': '48h', hour: '7d', day: '90d', week: '1y', month: 'all', year: 'all' };
 const METRICS = [['rxtx', 'Received + sent'], ['rx', 'Received'], ['tx', 'Sent'], ['total', 'Total']];
 const UNITS = [['bytes', 'Bytes per bucket'], ['rate', 'Average rate'], ['packets', 'Packets per bucket']];
-const PAGE = 100;
+const PAGE = 50;
 
 const DUR = { h: 3600, d: 86400, y: 365 * 86400 };
 const rfc3339 = (d) => new Date(d).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -167,9 +167,11 @@ export function mount(root, params, ctx) {
     }
     const t = totals(results);
     const data = build(results, { metric: st.metric, unit: st.unit });
-    const zone = results.flatMap((r) => r.rows).map((r) => /([+-]\d\d:\d\d|Z)$/.exec(r.start)?.[1])[0];
+    const periods = bucketStarts(results).length;
+    const first = results.find((r) => r.rows.length);
+    const zone = first && /([+-]\d\d:\d\d|Z)$/.exec(first.rows[0].start)?.[1];
     fill(summary, 
-      h('span', { dataset: { field: 'buckets', value: t.buckets } }, `${fmt.count(t.buckets)} buckets`), ' · ',
+      h('span', { dataset: { field: 'periods', value: periods } }, `${fmt.count(periods)} periods with traffic`), ' · ',
       h('span', { dataset: { field: 'rx-bytes', value: t.rx_bytes } }, `received ${fmt.bytes(t.rx_bytes)}`), ' · ',
       h('span', { dataset: { field: 'tx-bytes', value: t.tx_bytes } }, `sent ${fmt.bytes(t.tx_bytes)}`), ' · ',
       `total ${fmt.bytes(t.rx_bytes + t.tx_bytes)}`,
@@ -206,18 +208,16 @@ export function mount(root, params, ctx) {
 
   function renderTable() {
     // One row per bucket, newest first; per entity its rx and tx in the chosen unit.
-    const byStart = new Map();
-    results.forEach((r, k) => {
-      for (const row of r.rows) {
-        let e = byStart.get(row.start);
-        if (!e) byStart.set(row.start, (e = { start: row.start, end: row.end, s: Date.parse(row.start), cells: [] }));
-        e.cells[k] = row;
-      }
-    });
-    const all = [...byStart.values()].sort((a, b) => b.s - a.s);
-    const pages = Math.max(1, Math.ceil(all.length / PAGE));
+    const starts = bucketStarts(results);
+    const pages = Math.max(1, Math.ceil(starts.length / PAGE));
     st.page = Math.min(st.page, pages - 1);
-    const rows = all.slice(st.page * PAGE, (st.page + 1) * PAGE);
+    const rows = [];
+    for (let j = st.page * PAGE; j < Math.min(starts.length, (st.page + 1) * PAGE); j++) {
+      const t = starts[starts.length - 1 - j];
+      const cells = results.map((r) => rowAt(r, t));
+      const any = cells.find(Boolean);
+      rows.push({ start: any.start, end: any.end, cells });
+    }
     const now = Date.now() / 1000;
     const val = (row, dir) => {
       if (!row) return 0;
@@ -237,7 +237,7 @@ export function mount(root, params, ctx) {
       ` page ${st.page + 1} of ${pages} `,
       h('button', { type: 'button', disabled: st.page >= pages - 1, onclick: () => { st.page++; renderTablePage(); } }, 'Older →')) : null;
     fill(tableBox, 
-      all.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'data', id: 'history-table' },
+      starts.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'data', id: 'history-table' },
         h('caption', { class: 'sr-only' }, `History of ${st.kind} ${st.names.join(', ')} per ${st.res}, newest first`),
         h('thead', {}, h('tr', {}, head)),
         h('tbody', {}, rows.map((e) => {
