@@ -31,9 +31,10 @@ var contentTypes = map[string]string{
 	".woff2": "font/woff2",
 }
 
-// csp allows nothing but this origin: no inline script, no CDN. Styles may
-// be set by script (uPlot sizes its elements).
-const csp = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; " +
+// csp allows nothing but this origin: no inline script or style, no CDN.
+// (Scripts set element styles through the CSSOM, which style-src allows;
+// checked in Chromium with this policy: no violation on any page.)
+const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // ContentType returns the Content-Type the handler sends for a file name,
