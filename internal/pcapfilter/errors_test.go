@@ -66,6 +66,7 @@ func TestErrorsPointAtTheToken(t *testing.T) {
 		{"\\", "syntax error: '\\' at 1:1;", "", false},
 		{"tcp port 80 and ü", "unsupported: 'ü' at 1:17; port names", "", true}, // columns count characters
 		{"héllo and tcp", "syntax error: 'héllo' at 1:1;", "", false},
+		{"tcp and\n\xffhost", "syntax error: '\"\\xff\"' at 2:1; the expression is not valid UTF-8", "", false},
 	} {
 		_, err := Compile(tc.expr, LinkTypeEthernet, 0)
 		if err == nil {

@@ -1,7 +1,9 @@
 package pcapfilter
 
 import (
+	"fmt"
 	"unicode"
+	"unicode/utf8"
 )
 
 type tokKind int
@@ -43,6 +45,22 @@ func isWordRune(r rune) bool {
 // lex splits expr into tokens, ending with a tEOF token. It fails only on a
 // lone backslash.
 func lex(expr string) ([]token, error) {
+	if !utf8.ValidString(expr) {
+		line, col := 1, 1
+		for i, r := range expr {
+			if r == utf8.RuneError {
+				if _, size := utf8.DecodeRuneInString(expr[i:]); size == 1 {
+					return nil, &Error{Line: line, Col: col, Token: fmt.Sprintf("%+q", expr[i:i+1]), kind: kindSyntax,
+						Msg: "the expression is not valid UTF-8"}
+				}
+			}
+			if r == '\n' {
+				line, col = line+1, 1
+			} else {
+				col++
+			}
+		}
+	}
 	rs := []rune(expr)
 	var toks []token
 	line, col := 1, 1
