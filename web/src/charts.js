@@ -108,10 +108,12 @@ export function rateOptions({ span, label = '' } = {}) {
 }
 
 /** lineOptions: generic lines (e.g. evidence over time) with one y formatter. */
-export function lineOptions(series, yFmt, { yMin0 = true } = {}) {
+export function lineOptions(series, yFmt, { yMin0 = true, minMax = 1 } = {}) {
+  // Axis labels: 0 reads "0", fractions of whole counts are left out.
+  const tick = (v) => (v === 0 ? '0' : yFmt === fmt.count && !Number.isInteger(v) ? '' : yFmt(v));
   return (width, th) => ({
-    scales: { x: { time: true }, y: yMin0 ? { range: (u, min, max) => [0, Math.max(max || 0, 1e-9) * 1.15] } : {} },
-    axes: axes(th, yFmt, 70),
+    scales: { x: { time: true }, y: yMin0 ? { range: (u, min, max) => [0, Math.max(max || 0, minMax) * 1.15] } : {} },
+    axes: axes(th, tick, 70),
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },
     series: [

@@ -121,14 +121,14 @@ export function mount(root, params, ctx) {
     }
     const data = chartData(pts);
     const defs = [
-      ['RTT', [{ label: 'RTT', color: 'rx' }, { label: 'baseline', color: 'muted', dash: [4, 4] }], fmt.micros],
-      ['Retransmitted segments', [{ label: 'retransmitted %', color: 'tx' }, { label: 'baseline %', color: 'muted', dash: [4, 4] }], (v) => fmt.percent(v)],
-      ['Drops and timeouts', [{ label: 'drops', color: 'bad' }, { label: 'RTO events', color: 'tx' }], fmt.count],
+      ['RTT', [{ label: 'RTT', color: 'rx' }, { label: 'baseline', color: 'muted', dash: [4, 4] }], fmt.micros, 1000],
+      ['Retransmitted segments', [{ label: 'retransmitted %', color: 'tx' }, { label: 'baseline %', color: 'muted', dash: [4, 4] }], fmt.percent, 1],
+      ['Drops and timeouts', [{ label: 'drops', color: 'bad' }, { label: 'RTO events', color: 'tx' }], fmt.count, 1],
     ];
-    defs.forEach(([label, ser, f], i) => {
+    defs.forEach(([label, ser, f, minMax], i) => {
       const el = h('div', { class: 'chart', role: 'img', 'aria-label': `${label} of ${c.kind} ${c.name} over time` });
       c.chartsBox.append(h('figure', {}, h('figcaption', {}, label), el));
-      c.charts.push(new Chart(el, lineOptions(ser, f), data[i], 130));
+      c.charts.push(new Chart(el, lineOptions(ser, f, { minMax }), data[i], 130));
     });
   }
 

@@ -313,8 +313,11 @@ export function mount(root, params, ctx) {
   return {
     update(p) {
       // Only the detail changes through links; the rest is local state.
+      const opened = (p.get('detail') || '') !== st.detail && p.get('detail');
       st.detail = p.get('detail') || '';
       render();
+      // One column (phones): the details are below the table, bring them into view.
+      if (opened && !window.matchMedia('(min-width: 1100px)').matches) aside.scrollIntoView({ block: 'start' });
     },
     unmount() {
       clearTimeout(timer);
