@@ -2,6 +2,7 @@ package pcapfilter
 
 import (
 	"fmt"
+	"slices"
 
 	"golang.org/x/net/bpf"
 )
@@ -9,8 +10,14 @@ import (
 // Code generation: each test becomes a load (skipped when the accumulator
 // already holds that value on every path reaching it) and a conditional jump
 // to a true and a false label; and/or/not only choose the labels. Jumps go
-// forward only, so when a label is placed every jump to it is known, and the
-// register contents there are what all of them agree on.
+// forward only, so when a label is placed every jump to it is known, and
+// what holds there is what holds on all of them: the register contents, and
+// facts about packet bytes ("the EtherType is 0x86dd", "the protocol is not
+// 6"). A test that the facts decide is not emitted: the path jumps straight
+// on. That is exact, truncated packets included: a fact comes from a load
+// that succeeded earlier on the same path. Code no path reaches is not
+// emitted either, and if none reaches "accept" the expression matches
+// nothing.
 
 type label int
 
@@ -51,12 +58,107 @@ func (r regs) meet(o regs) regs {
 	return r
 }
 
+// factKey names a value: a load, masked if mask is not 0.
+type factKey struct {
+	ld   load
+	mask uint32
+}
+
+// fact is what is known of a value: that it equals val, or that it is none
+// of not.
+type fact struct {
+	known bool
+	val   uint32
+	not   []uint32
+}
+
+// facts are never modified once shared: with copies the map.
+type facts map[factKey]fact
+
+func (fs facts) with(k factKey, f fact) facts {
+	out := make(facts, len(fs)+1)
+	for k, v := range fs {
+		out[k] = v
+	}
+	out[k] = f
+	return out
+}
+
+func (fs facts) meet(o facts) facts {
+	out := facts{}
+	for k, a := range fs {
+		b, ok := o[k]
+		if !ok {
+			continue
+		}
+		if m, ok := a.meet(b); ok {
+			out[k] = m
+		}
+	}
+	return out
+}
+
+func (a fact) excludes(v uint32) bool {
+	if a.known {
+		return a.val != v
+	}
+	return slices.Contains(a.not, v)
+}
+
+func (a fact) meet(b fact) (fact, bool) {
+	if a.known && b.known && a.val == b.val {
+		return a, true
+	}
+	var not []uint32
+	for _, v := range append(append([]uint32{}, a.not...), b.not...) {
+		if a.excludes(v) && b.excludes(v) && !slices.Contains(not, v) {
+			not = append(not, v)
+		}
+	}
+	return fact{not: not}, len(not) > 0
+}
+
+// decide returns the test's outcome if the facts determine it.
+func (fs facts) decide(c cTest) (result, ok bool) {
+	f, found := fs[factKey{c.ld, c.mask}]
+	if !found {
+		return false, false
+	}
+	if f.known {
+		v := f.val
+		switch c.op {
+		case bpfJEQ:
+			return v == c.val, true
+		case bpfJGT:
+			return v > c.val, true
+		case bpfJGE:
+			return v >= c.val, true
+		case bpfJSET:
+			return v&c.val != 0, true
+		}
+	}
+	if c.op == bpfJEQ && slices.Contains(f.not, c.val) {
+		return false, true
+	}
+	return false, false
+}
+
+// state is what holds at a point of the program.
+type state struct {
+	regs  regs
+	facts facts
+}
+
+func (s state) meet(o state) state {
+	return state{regs: s.regs.meet(o.regs), facts: s.facts.meet(o.facts)}
+}
+
 type codegen struct {
 	ops      []irOp
 	labels   int
-	regs     regs
-	live     bool // the current position is reached by falling through
-	incoming map[label][]regs
+	state    state
+	live     bool // the current position is reached (by falling through)
+	incoming map[label][]state
 }
 
 func (g *codegen) newLabel() label {
@@ -68,36 +170,39 @@ func (g *codegen) insn(op uint16, k uint32) {
 	g.ops = append(g.ops, irOp{kind: opInsn, raw: bpf.RawInstruction{Op: op, K: k}})
 }
 
-func (g *codegen) jumpTo(l label) {
-	g.incoming[l] = append(g.incoming[l], g.regs)
-}
-
 func (g *codegen) ja(l label) {
-	g.jumpTo(l)
+	if !g.live {
+		return
+	}
+	g.incoming[l] = append(g.incoming[l], g.state)
 	g.ops = append(g.ops, irOp{kind: opJA, target: l})
 	g.live = false
 }
 
-func (g *codegen) place(l label) {
+// place marks the position of l and reports whether any path reaches it.
+func (g *codegen) place(l label) bool {
 	if n := len(g.ops); n > 0 && g.ops[n-1].kind == opJA && g.ops[n-1].target == l {
 		g.ops = g.ops[:n-1] // a jump to the next instruction
+		in := g.incoming[l]
+		g.incoming[l] = in[:len(in)-1]
 		g.live = true
 	}
 	in := g.incoming[l]
 	delete(g.incoming, l)
 	if g.live {
-		in = append(in, g.regs)
+		in = append(in, g.state)
 	}
 	if len(in) == 0 {
-		g.regs = regs{}
-	} else {
-		g.regs = in[0]
-		for _, r := range in[1:] {
-			g.regs = g.regs.meet(r)
-		}
+		g.live = false
+		return false
+	}
+	g.state = in[0]
+	for _, s := range in[1:] {
+		g.state = g.state.meet(s)
 	}
 	g.live = true
 	g.ops = append(g.ops, irOp{kind: opLabel, target: l})
+	return true
 }
 
 func (g *codegen) cond(c cond, t, f label) {
@@ -126,12 +231,24 @@ func (g *codegen) cond(c cond, t, f label) {
 }
 
 func (g *codegen) test(c cTest, t, f label) {
-	if !g.regs.aValid || g.regs.a != c.ld || g.regs.aMask != c.mask {
+	if !g.live {
+		return
+	}
+	if result, ok := g.state.facts.decide(c); ok {
+		if result {
+			g.ja(t)
+		} else {
+			g.ja(f)
+		}
+		return
+	}
+	r := &g.state.regs
+	if !r.aValid || r.a != c.ld || r.aMask != c.mask {
 		mode := uint16(bpfABS)
 		if c.ld.ind {
-			if !g.regs.xValid || g.regs.x != c.ld.xoff {
+			if !r.xValid || r.x != c.ld.xoff {
 				g.insn(bpfLDX|bpfB|bpfMSH, c.ld.xoff)
-				g.regs.xValid, g.regs.x = true, c.ld.xoff
+				r.xValid, r.x = true, c.ld.xoff
 			}
 			mode = bpfIND
 		}
@@ -139,25 +256,37 @@ func (g *codegen) test(c cTest, t, f label) {
 		if c.mask != 0 {
 			g.insn(bpfALU|bpfAND|bpfK, c.mask)
 		}
-		g.regs.aValid, g.regs.a, g.regs.aMask = true, c.ld, c.mask
+		r.aValid, r.a, r.aMask = true, c.ld, c.mask
 	}
-	g.jumpTo(t)
-	g.jumpTo(f)
+	onTrue, onFalse := g.state, g.state
+	if c.op == bpfJEQ {
+		k := factKey{c.ld, c.mask}
+		onTrue.facts = g.state.facts.with(k, fact{known: true, val: c.val})
+		old := g.state.facts[k]
+		onFalse.facts = g.state.facts.with(k, fact{not: append(slices.Clip(old.not), c.val)})
+	}
+	g.incoming[t] = append(g.incoming[t], onTrue)
+	g.incoming[f] = append(g.incoming[f], onFalse)
 	g.ops = append(g.ops, irOp{kind: opCond, jop: c.op, k: c.val, jt: t, jf: f})
 	g.live = false
 }
 
 // assemble generates the program for c: return snaplen if it holds, else 0.
-func assemble(c cond, snaplen uint32) ([]bpf.RawInstruction, error) {
-	g := &codegen{live: true, incoming: map[label][]regs{}}
+// It reports whether any packet can be accepted.
+func assemble(c cond, snaplen uint32) ([]bpf.RawInstruction, bool, error) {
+	g := &codegen{live: true, state: state{facts: facts{}}, incoming: map[label][]state{}}
 	accept, reject := g.newLabel(), g.newLabel()
 	g.cond(c, accept, reject)
-	g.place(accept)
-	g.insn(bpfRET|bpfK, snaplen)
+	accepts := g.place(accept)
+	if accepts {
+		g.insn(bpfRET|bpfK, snaplen)
+	}
 	g.live = false
-	g.place(reject)
-	g.insn(bpfRET|bpfK, 0)
-	return g.link()
+	if g.place(reject) || !accepts {
+		g.insn(bpfRET|bpfK, 0)
+	}
+	prog, err := g.link()
+	return prog, accepts, err
 }
 
 // link resolves labels into offsets. A conditional jump reaches at most 255

@@ -3,8 +3,14 @@
 // [FILTER]` and the SDK's WithPcapFilter.
 //
 // The compiled program accepts exactly the packets libpcap's program for
-// the same expression accepts (tested packet by packet against `tcpdump
-// -ddd` run in the same VM); the instructions differ, as no optimiser runs.
+// the same expression accepts, tested packet by packet against `tcpdump
+// -ddd` in the same VM and in the kernel. The instructions differ: libpcap's
+// optimiser reorders loads, which changes its decision for some truncated
+// packets (too short for a byte the filter reads); on each of those this
+// package decides as libpcap does either with its optimiser or without it
+// (`tcpdump -O`, which evaluates the expression as written). Programs are
+// up to about twice the size of libpcap's optimised ones.
+//
 // What is not supported is rejected with an [*Error] that names the token
 // and its position, never compiled to something that approximates it.
 //
@@ -50,11 +56,17 @@
 //     with an 802.1Q tag is not ip or ip6 (a Linux AF_PACKET socket usually
 //     sees frames with the tag already stripped into metadata).
 //   - A load beyond the end of a (truncated) packet rejects it, whatever the
-//     expression, as in the kernel; checks are made in libpcap's order (source
-//     before destination, address words in order) so truncated packets are
-//     decided alike.
-//   - An expression that can match nothing on the link type ("arp" on raw IP)
-//     is an error, as libpcap says "expression rejects all packets".
+//     expression, as in the kernel. Checks are made in libpcap's order (terms
+//     left to right, source before destination, address words in order), and
+//     no load is moved, so a truncated packet is decided as libpcap's
+//     unoptimised program decides it, except that address words a netmask
+//     leaves out (net 0.0.0.0/0, the low words of fe80::/10) are not loaded,
+//     as in libpcap's optimised program.
+//   - An expression found to match nothing is an error, as libpcap says
+//     "expression rejects all packets": "arp" on raw IP, "ip and ip6", "icmp
+//     and icmp6". The check follows the protocol tests along each path of the
+//     program, so it finds fewer such expressions than libpcap's optimiser
+//     (the others compile to a program that accepts nothing).
 //
 // Link types: Ethernet (LINKTYPE_ETHERNET), Linux cooked v1 and v2
 // (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2) and raw IP (LINKTYPE_RAW, the

@@ -94,6 +94,11 @@ func TestOtherErrors(t *testing.T) {
 	if _, err := Compile("arp", LinkTypeRaw, 0); err == nil || !strings.Contains(err.Error(), "rejects all packets") {
 		t.Errorf("arp on raw IP: %v", err)
 	}
+	for _, e := range []string{"ip and ip6", "icmp and icmp6", "arp and port 80", "ip6 and host 10.0.0.1 and ip", "not ip and icmp"} {
+		if _, err := Compile(e, LinkTypeEthernet, 0); err == nil || err.Error() != "expression rejects all packets on link type EN10MB" {
+			t.Errorf("%q: %v", e, err)
+		}
+	}
 	if _, err := Compile("not arp", LinkTypeRaw, 0); err != nil {
 		t.Errorf("not arp on raw IP: %v", err)
 	}

@@ -127,12 +127,12 @@ func Compile(expr string, linkType LinkType, snaplen uint32) ([]bpf.RawInstructi
 	if err != nil {
 		return nil, err
 	}
-	if k, ok := c.(cConst); ok && !bool(k) {
-		return nil, fmt.Errorf("expression rejects all packets on link type %s", linkType)
-	}
-	prog, err := assemble(factor(c), snaplen)
+	prog, accepts, err := assemble(factor(c), snaplen)
 	if err != nil {
 		return nil, err
+	}
+	if !accepts {
+		return nil, fmt.Errorf("expression rejects all packets on link type %s", linkType)
 	}
 	if err := validate(prog); err != nil {
 		return nil, fmt.Errorf("internal error: compiled program is invalid: %w", err)
