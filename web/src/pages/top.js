@@ -145,6 +145,8 @@ export function mount(root, params, ctx) {
     }
     const rs = rows();
     const label = TABS.find(([t]) => t === st.tab)[1];
+    // The table is rebuilt every refresh: keep keyboard focus on the same row.
+    const focused = panel.contains(document.activeElement) ? document.activeElement.dataset.entity : null;
     status.textContent = `${rs.length} ${label.toLowerCase()} in the last ${fmt.seconds(secs())} · IP bytes · updated ${fmt.time(Date.now())}`;
     fill(panel, table({
       caption: `${label} ranked by ${BYS.find(([b]) => b === st.by)[1].toLowerCase()}`,
@@ -154,6 +156,7 @@ export function mount(root, params, ctx) {
       rowAttrs: (r) => ({ dataset: { id: r.id }, class: r.id === st.detail ? 'selected' : '' }),
       empty: st.tab === 'containers' || st.tab === 'accounts' ? 'No container traffic in this window.' : 'No traffic in this window.',
     }));
+    if (focused) [...panel.querySelectorAll('a[data-entity]')].find((a) => a.dataset.entity === focused)?.focus();
     renderDetail();
   }
 
