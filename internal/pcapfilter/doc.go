@@ -4,12 +4,13 @@
 //
 // The compiled program accepts exactly the packets libpcap's program for
 // the same expression accepts, tested packet by packet against `tcpdump
-// -ddd` in the same VM and in the kernel. The instructions differ: libpcap's
-// optimiser reorders loads, which changes its decision for some truncated
-// packets (too short for a byte the filter reads); on each of those this
-// package decides as libpcap does either with its optimiser or without it
-// (`tcpdump -O`, which evaluates the expression as written). Programs are
-// up to about twice the size of libpcap's optimised ones.
+// -ddd` in the same VM (and the kernel decides as the VM). Where
+// libpcap's optimiser changes a decision, this package decides as libpcap's
+// unoptimised program (`tcpdump -O`) does: on truncated packets (too short
+// for a byte the filter reads; the optimiser drops and reorders loads) and
+// in the rare expressions the optimiser miscompiles ("net N and N" in libpcap
+// 1.10). Programs are up to about twice the size of libpcap's optimised
+// ones.
 //
 // What is not supported is rejected with an [*Error] that names the token
 // and its position, never compiled to something that approximates it.
@@ -57,11 +58,10 @@
 //     sees frames with the tag already stripped into metadata).
 //   - A load beyond the end of a (truncated) packet rejects it, whatever the
 //     expression, as in the kernel. Checks are made in libpcap's order (terms
-//     left to right, source before destination, address words in order), and
-//     no load is moved, so a truncated packet is decided as libpcap's
-//     unoptimised program decides it, except that address words a netmask
-//     leaves out (net 0.0.0.0/0, the low words of fe80::/10) are not loaded,
-//     as in libpcap's optimised program.
+//     left to right, source before destination, address words in order,
+//     words a netmask leaves out included), and no load is moved, so a
+//     truncated packet is decided as libpcap's unoptimised program decides
+//     it.
 //   - An expression found to match nothing is an error, as libpcap says
 //     "expression rejects all packets": "arp" on raw IP, "ip and ip6", "icmp
 //     and icmp6". The check follows the protocol tests along each path of the

@@ -65,6 +65,8 @@ func TestErrorsPointAtTheToken(t *testing.T) {
 		{"port 80 or (443 or tcp)", "syntax error: 'tcp' at 1:20; expected a port number", "", false},
 		{"\\", "syntax error: '\\' at 1:1;", "", false},
 		{"tcp port 80 and ü", "unsupported: 'ü' at 1:17; port names", "", true}, // columns count characters
+		{"HOST 10.0.0.1", "syntax error: 'HOST' at 1:1; keywords are lower case: write 'host'", "", false},
+		{"host 10.0.0.1 and (port 80) or 443", "invalid: '443' at 1:32; a bare number is not an address", "", false}, // libpcap: host 0.0.1.187
 		{"héllo and tcp", "syntax error: 'héllo' at 1:1;", "", false},
 		{"tcp and\n\xffhost", "syntax error: '\"\\xff\"' at 2:1; the expression is not valid UTF-8", "", false},
 	} {

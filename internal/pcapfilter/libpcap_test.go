@@ -101,6 +101,19 @@ var equivalenceExprs = []string{
 	"not not tcp",
 	"tcp and not tcp port 80",
 	"host 10.0.0.1 and (port 22 or (udp and portrange 1000-2000))",
+	"dst and src host 10.0.0.1",
+	"dst or src port 53",
+	"host (10.0.0.1 and not 10.0.0.2)",
+	"port (80 or (443 or 22))",
+	"not host 1.2.3.4 and not 1.2.3.5",
+	"! port 80 || ! 443",
+	"host 10.0.0.1 and src 10.0.0.2",
+	"port 80 and not (443)",
+	"host 1.2.3.4 or 1.2.3.5 and port 80 or 22",
+	"udp and (src 10.0.0.1 or dst 10.0.0.2)",
+	"net 10.0.0.0 / 8",
+	"ip6 proto \\udp",
+	"proto \\tcp",
 }
 
 var linkTypes = []LinkType{LinkTypeEthernet, LinkTypeLinuxSLL, LinkTypeLinuxSLL2, LinkTypeRaw}
@@ -166,24 +179,30 @@ func parseDDD(s string) ([]bpf.RawInstruction, error) {
 // comparison is one expression on one link type, compared over a corpus.
 //
 // On a complete packet ours must decide as libpcap's optimised program, what
-// tcpdump attaches, does. On a truncated packet it must decide as that
-// program or as libpcap's program before optimisation (tcpdump -O): the
-// optimiser drops and reorders loads, which changes the decision for a
-// packet too short for some of them, in ways that depend on the whole
+// tcpdump attaches, does, unless that program decides otherwise than
+// libpcap's unoptimised one (tcpdump -O) and ours decides as the latter: the
+// optimiser has changed the meaning (a libpcap bug; see
+// TestLibpcapOptimiserBug), and those packets are logged, not failed.
+//
+// On a truncated packet ours must decide as libpcap's unoptimised program
+// does. The optimiser drops and reorders loads, which changes the decision
+// for a packet too short for some of them, in ways that depend on the whole
 // expression; before optimisation libpcap evaluates the expression as
-// written, primitive by primitive, and so do we. The truncated packets ours
-// decides as only the unoptimised program does are counted, not failed.
+// written, primitive by primitive, and so do we. The truncated packets the
+// optimised program decides otherwise are counted, not failed.
 type comparison struct {
 	expr              string
 	lt                LinkType
 	complete          int      // complete packets compared
 	truncated         int      // truncated packets compared
 	accepted          int      // by both
-	optimiserDiffers  int      // truncated packets libpcap's optimised program decides otherwise
+	optimiserDiffers  int      // truncated packets decided as libpcap -O does, not as libpcap
+	optimiserBugs     []string // complete packets libpcap decides otherwise with its optimiser than without
 	disagree          []string // packets decided differently
 	skipped           string   // both rejected the expression (with these messages)
 	errorDiff         string   // one compiled it, the other did not
 	libpcapRejectsAll bool     // libpcap: "expression rejects all packets"
+	oursRejectsAll    bool     // ours says so
 }
 
 func compare(tcpdump string, lt LinkType, expr string, packets []corpusPacket) (comparison, error) {
@@ -194,13 +213,19 @@ func compare(tcpdump string, lt LinkType, expr string, packets []corpusPacket) (
 	}
 	ours, ourErr := Compile(expr, lt, 0)
 	c.libpcapRejectsAll = strings.HasSuffix(theirErr, "expression rejects all packets")
+	c.oursRejectsAll = ourErr != nil && strings.HasPrefix(ourErr.Error(), "expression rejects all packets")
 	switch {
 	case theirErr != "" && ourErr != nil:
 		c.skipped = fmt.Sprintf("libpcap: %s; ours: %v", theirErr, ourErr)
 		return c, nil
-	case (theirErr != "" && !c.libpcapRejectsAll) || ourErr != nil:
+	case (theirErr != "" && !c.libpcapRejectsAll) || (ourErr != nil && !c.oursRejectsAll):
 		c.errorDiff = fmt.Sprintf("libpcap: %q; ours: %v", theirErr, ourErr)
 		return c, nil
+	}
+	if c.oursRejectsAll {
+		// Found to match nothing here, not by libpcap's optimiser: libpcap's
+		// program must accept none of the corpus.
+		ours = []bpf.RawInstruction{{Op: bpfRET | bpfK, K: 0}}
 	}
 	unoptimised, unoptErr, err := libpcapProgram(tcpdump, lt, expr, false)
 	if err != nil {
@@ -231,14 +256,19 @@ func compare(tcpdump string, lt LinkType, expr string, packets []corpusPacket) (
 		if p.complete {
 			c.complete++
 			if a != b {
-				c.disagree = append(c.disagree, fmt.Sprintf("%s (%d bytes): libpcap %v, ours %v", p.name, len(p.data), a, b))
+				if themUnopt(p.data) == b {
+					// libpcap's optimiser changed the decision on a complete
+					// packet: its bug; ours agrees with its unoptimised program.
+					c.optimiserBugs = append(c.optimiserBugs, fmt.Sprintf("%s (%d bytes): libpcap %v, libpcap -O and ours %v", p.name, len(p.data), a, b))
+				} else {
+					c.disagree = append(c.disagree, fmt.Sprintf("%s (%d bytes): libpcap %v, ours %v", p.name, len(p.data), a, b))
+				}
 			}
 		} else {
 			c.truncated++
-			if a != b {
-				if a0 := themUnopt(p.data); a0 != b {
-					c.disagree = append(c.disagree, fmt.Sprintf("%s (%d bytes, truncated): libpcap %v, libpcap -O %v, ours %v", p.name, len(p.data), a, a0, b))
-				}
+			if a0 := themUnopt(p.data); a0 != b {
+				c.disagree = append(c.disagree, fmt.Sprintf("%s (%d bytes, truncated): libpcap %v, libpcap -O %v, ours %v", p.name, len(p.data), a, a0, b))
+			} else if a != b {
 				c.optimiserDiffers++
 			}
 		}
@@ -329,8 +359,18 @@ func summarize(t *testing.T, all []comparison) {
 			rejectsAll++
 		}
 	}
+	var bugs []string
+	for _, c := range all {
+		if len(c.optimiserBugs) > 0 {
+			bugs = append(bugs, fmt.Sprintf("%q on %s: %d packets, e.g. %s", c.expr, c.lt, len(c.optimiserBugs), c.optimiserBugs[0]))
+		}
+	}
+	if len(bugs) > 0 {
+		t.Logf("libpcap's optimiser changes the decision on complete packets (ours decides as libpcap -O) for %d expression/link-type pairs:\n\t%s",
+			len(bugs), strings.Join(bugs, "\n\t"))
+	}
 	t.Logf("%d expression/link-type pairs compiled by both, %d rejected by both; %d complete-packet decisions compared with libpcap, "+
-		"%d truncated-packet decisions with libpcap or libpcap -O (%d as only libpcap -O decides); %d accepted by both; "+
+		"%d truncated-packet decisions with libpcap -O (%d of them decided otherwise by libpcap's optimised program); %d accepted by both; "+
 		"%d pairs libpcap refuses as \"expression rejects all packets\" and ours rejects every packet of",
 		compiled, skipped, complete, truncated, optDiff, accepted, rejectsAll)
 }
@@ -399,7 +439,7 @@ func randomExpr(r *rand.Rand, depth int) string {
 }
 
 func randomPrimitive(r *rand.Rand) string {
-	dir := pick(r, []string{"", "", "src ", "dst ", "src or dst ", "src and dst "})
+	dir := pick(r, []string{"", "", "src ", "dst ", "src or dst ", "src and dst ", "dst or src ", "dst and src "})
 	var prim string
 	var value func() string
 	switch r.IntN(7) {
@@ -447,9 +487,61 @@ func randomPrimitive(r *rand.Rand) string {
 		value = func() string { return pick(r, append(append([]string{}, corpusV4...), corpusV6...)) }
 	}
 	s := prim + value()
+	if r.IntN(8) == 0 { // a list of values: "host (10.0.0.1 or not 10.0.0.2)"
+		s = prim + "(" + value() + pick(r, []string{" or ", " and ", " and not ", " || "}) + value() + ")"
+	}
 	// Values that inherit the qualifiers: "port 80 or 443".
 	for r.IntN(3) == 0 {
 		s += pick(r, []string{" or ", " and ", " and not ", " or !"}) + value()
 	}
 	return s
+}
+
+// TestLibpcapOptimiserBug records why complete packets may be decided
+// otherwise than by libpcap's optimised program: for "net N and N" libpcap
+// 1.10's optimiser drops the source-address half of the first "net N" (a
+// jset whose both branches go to the same place), so a packet from N to
+// elsewhere is rejected, although "net N and N" means "net N" and libpcap's
+// own programs for "net N", and for "net N and N" unoptimised, accept it.
+// Ours decides as those.
+func TestLibpcapOptimiserBug(t *testing.T) {
+	tcpdump := requireTcpdump(t)
+	const dup, simple = "net 2001:db8::/33 and 2001:db8::/33", "net 2001:db8::/33"
+	optDup, _, err := libpcapProgram(tcpdump, LinkTypeEthernet, dup, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unoptDup, _, err := libpcapProgram(tcpdump, LinkTypeEthernet, dup, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	optSimple, _, err := libpcapProgram(tcpdump, LinkTypeEthernet, simple, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := Compile(dup, LinkTypeEthernet, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buggy := 0
+	for _, p := range corpus(LinkTypeEthernet) {
+		if !p.complete {
+			continue
+		}
+		want := Match(optSimple, p.data)
+		if got := Match(ours, p.data); got != want {
+			t.Errorf("%s: ours %v for %q, libpcap %v for %q", p.name, got, dup, want, simple)
+		}
+		if got := Match(unoptDup, p.data); got != want {
+			t.Errorf("%s: libpcap -O %v for %q, libpcap %v for %q", p.name, got, dup, want, simple)
+		}
+		if Match(optDup, p.data) != want {
+			buggy++
+		}
+	}
+	if buggy == 0 {
+		t.Logf("this libpcap's optimiser compiles %q right: the exception in comparison may no longer be needed", dup)
+	} else {
+		t.Logf("libpcap's optimised program for %q decides %d corpus packets otherwise than for %q", dup, buggy, simple)
+	}
 }

@@ -38,9 +38,10 @@ func (cNot) isCond()   {}
 func (cConst) isCond() {}
 func (cTest) isCond()  {}
 
-// and, or and not build conds, folding constants. Folding "x or true" to
-// true drops x's loads, so a packet too short for them is accepted; libpcap's
-// optimiser folds the same way.
+// and, or and not build conds, folding constants where that changes no
+// decision. A load beyond the packet rejects it at once, whatever encloses
+// the test, so "x and false" and "x or true" keep x: in "(x and false) or
+// y", a packet too short for x is rejected, not decided by y.
 func and(a, b cond) cond {
 	if k, ok := a.(cConst); ok {
 		if !k {
@@ -48,10 +49,7 @@ func and(a, b cond) cond {
 		}
 		return b
 	}
-	if k, ok := b.(cConst); ok {
-		if !k {
-			return b
-		}
+	if k, ok := b.(cConst); ok && bool(k) {
 		return a
 	}
 	return cAnd{a, b}
@@ -64,10 +62,7 @@ func or(a, b cond) cond {
 		}
 		return b
 	}
-	if k, ok := b.(cConst); ok {
-		if k {
-			return b
-		}
+	if k, ok := b.(cConst); ok && !bool(k) {
 		return a
 	}
 	return cOr{a, b}
@@ -240,11 +235,7 @@ func (l link) addr(n addrNode) cond {
 		words := func(off uint32) cond {
 			var c cond = cConst(true)
 			for i := range uint32(4) {
-				m := be32(n.mask[4*i:])
-				if m == 0 {
-					continue
-				}
-				c = and(c, wordTest(off+4*i, be32(n.addr[4*i:]), m))
+				c = and(c, wordTest(off+4*i, be32(n.addr[4*i:]), be32(n.mask[4*i:])))
 			}
 			return c
 		}
@@ -264,11 +255,13 @@ func (l link) addr(n addrNode) cond {
 	return or(ip, and(or(l.is(etherARP), l.is(etherRARP)), arpAddrs))
 }
 
-// wordTest compares the 32-bit word at off, masked, with a.
+// wordTest compares the 32-bit word at off, masked, with a. A word the mask
+// leaves out is still loaded, as libpcap does before optimisation, so a
+// packet too short for it is rejected.
 func wordTest(off, a, m uint32) cond {
 	switch m {
 	case 0:
-		return cConst(true)
+		return cTest{ld: load{size: bpfW, off: off}, op: bpfJGE, val: 0}
 	case 0xffffffff:
 		return eq(bpfW, off, a)
 	}

@@ -413,6 +413,9 @@ func expectedValue(q qual, t token) string {
 // against q.
 func (p *parser) value(q qual) (node, error) {
 	t := p.next()
+	if lower := strings.ToLower(t.text); !q.ok && lower != t.text && isKeyword(lower) && !t.escaped {
+		return nil, errAt(t, kindSyntax, "keywords are lower case: write '%s'", lower)
+	}
 	if !q.ok {
 		return nil, errAt(t, kindSyntax, "a value needs a qualifier that says what it is: write 'host %s', 'net …' or 'port …'", t.text)
 	}
