@@ -29,8 +29,8 @@ import (
 	"github.com/netmeter/netmeter/internal/record"
 	"github.com/netmeter/netmeter/internal/remotewrite"
 	"github.com/netmeter/netmeter/internal/selflimit"
-	"github.com/netmeter/netmeter/internal/web"
 	"github.com/netmeter/netmeter/internal/snapshot"
+	"github.com/netmeter/netmeter/internal/web"
 )
 
 // historyFile is the database under --data-dir.
