@@ -8,7 +8,9 @@ function apply(el, props, isSVG) {
     if (v == null || v === false) continue;
     if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
     else if (k === 'class') el.setAttribute('class', Array.isArray(v) ? v.filter(Boolean).join(' ') : v);
-    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k === 'dataset') {
+      for (const [dk, dv] of Object.entries(v)) if (dv != null) el.dataset[dk] = dv;
+    }
     else if (k === 'style') Object.assign(el.style, v); // CSSOM: allowed by the CSP, unlike a style attribute
     else if (k === 'text') el.textContent = v;
     else if (!isSVG && ['value', 'checked', 'selected', 'disabled', 'hidden', 'open', 'multiple'].includes(k)) el[k] = v;

@@ -19,7 +19,7 @@ export function table({ caption, columns, rows, sorted, rowAttrs, empty = 'Nothi
       }, c.label)))),
       h('tbody', {}, rows.map((r, i) => h('tr', rowAttrs ? rowAttrs(r, i) : {}, columns.map((c, j) => {
         const v = c.cell(r, i);
-        return j === 0 && c.header ? h('th', { scope: 'row', class: c.num ? 'num' : '' }, v) : h('td', { class: [c.num ? 'num' : '', c.cls ? c.cls(r) : ''], dataset: c.field ? { field: c.field, value: c.value ? c.value(r) : '' } : null }, v);
+        return j === 0 && c.header ? h('th', { scope: 'row', class: c.num ? 'num' : '' }, v) : h('td', { class: [c.num ? 'num' : '', c.cls ? c.cls(r) : ''], dataset: c.field ? { field: c.field, value: c.value ? c.value(r) : '', payload: c.payload ? c.payload(r) : undefined } : null }, v);
       })))),
     ));
 }

@@ -119,8 +119,8 @@ export function mount(root, params, ctx) {
       flows: { key: 'conns-src', label: 'RTT from', cell: (r) => r.rtt_source || '–' },
     }[st.tab];
     const cols = [name, extra,
-      { key: 'tx', label: 'Sent', num: true, field: 'tx-bytes', value: (r) => r.tx_bytes, cell: (r) => fmt.bytes(r.tx_bytes) },
-      { key: 'rx', label: 'Received', num: true, field: 'rx-bytes', value: (r) => r.rx_bytes, cell: (r) => fmt.bytes(r.rx_bytes) },
+      { key: 'tx', label: 'Sent', num: true, field: 'tx-bytes', value: (r) => r.tx_bytes, payload: (r) => r.tx_payload_bytes, cell: (r) => fmt.bytes(r.tx_bytes) },
+      { key: 'rx', label: 'Received', num: true, field: 'rx-bytes', value: (r) => r.rx_bytes, payload: (r) => r.rx_payload_bytes, cell: (r) => fmt.bytes(r.rx_bytes) },
       { key: 'total', label: 'Total', num: true, field: 'bytes', value: (r) => r.tx_bytes + r.rx_bytes, cell: (r) => fmt.bytes(r.tx_bytes + r.rx_bytes) },
       { key: 'avg', label: 'Avg rate', num: true, title: 'IP bytes per second over the window', cell: (r) => fmt.rate(r.tx_bytes_per_second + r.rx_bytes_per_second) },
       { key: 'now', label: 'Rate now', num: true, title: 'in the latest interval', field: 'rate', value: (r) => r.last_bytes_per_second, cell: (r) => fmt.rate(r.last_bytes_per_second) },
