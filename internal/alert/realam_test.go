@@ -143,6 +143,9 @@ func TestRealAlertmanager(t *testing.T) {
 	if d := a.EndsAt.Sub(now); d < 3*time.Hour || d > 5*time.Hour {
 		t.Errorf("endsAt %s after now, want 4 resend intervals (4h)", d)
 	}
+	// Alertmanager may list the alert before the sink has counted the
+	// answer: wait for the count.
+	waitFor(t, "the sink to count the delivery", func() bool { return am.Stats().Sent == 1 })
 	if st := am.Stats(); st.Sent != 1 || st.Failed != 0 {
 		t.Errorf("stats %+v", st)
 	}
@@ -153,6 +156,7 @@ func TestRealAlertmanager(t *testing.T) {
 	}
 	am.Send(context.Background(), resolved)
 	waitFor(t, "the resolution", func() bool { return len(listAlerts(t, base)) == 0 })
+	waitFor(t, "the sink to count the resolution", func() bool { return am.Stats().Sent == 2 })
 	if st := am.Stats(); st.Sent != 2 || st.Failed != 0 {
 		t.Errorf("stats %+v", st)
 	}
