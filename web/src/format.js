@@ -7,7 +7,8 @@ function scaled(n, units, base) {
   if (n == null || !Number.isFinite(n)) return '–';
   let v = Math.abs(n);
   let i = 0;
-  while (v >= base && i < units.length - 1) {
+  // Switch units at 1000 so a value never takes four digits ("1006 KiB" reads "0.98 MiB").
+  while (v >= 1000 && i < units.length - 1) {
     v /= base;
     i++;
   }

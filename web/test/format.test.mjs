@@ -4,7 +4,9 @@ import * as fmt from '../src/format.js';
 
 test('bytes, rates, RTT, percent, wall time', () => {
   assert.equal(fmt.bytes(0), '0 B');
-  assert.equal(fmt.bytes(1023), '1023 B');
+  assert.equal(fmt.bytes(999), '999 B');
+  assert.equal(fmt.bytes(1023), '1.00 KiB');
+  assert.equal(fmt.bytes(1030000), '0.98 MiB');
   assert.equal(fmt.bytes(1536), '1.50 KiB');
   assert.equal(fmt.bytes(10 * 1024 ** 3), '10.0 GiB');
   assert.equal(fmt.bytes(undefined), '–');
