@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -183,7 +182,8 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "netmeter")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../../cmd/netmeter")
+	goBin := requireTool(t, "GO", "go", "the Go toolchain that runs this test")
+	build := exec.Command(goBin, "build", "-o", bin, "../../cmd/netmeter")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build netmeter: %v\n%s", err, out)
 	}
