@@ -34,6 +34,7 @@ export function mount(root, params, ctx) {
   let ctrl = null;
   let view = { k: 1, x: 0, y: 0 };
   let userMoved = false;
+  let ticks = 0;
   const pos = new Map(); // node id → simulation node (positions persist across refreshes)
   let W = 800;
   let H = 520;
@@ -84,7 +85,11 @@ export function mount(root, params, ctx) {
     .force('x', forceX((d) => (d.kind === 'group' ? W * 0.72 : W * 0.28)).strength(0.2))
     .force('y', forceY(() => H / 2).strength(0.05))
     .force('collide', forceCollide((d) => d.r + 14))
-    .on('tick', draw)
+    .on('tick', () => {
+      draw();
+      // Keep the settling graph in view until the user pans or zooms.
+      if (!userMoved && ++ticks % 30 === 0) fit();
+    })
     .on('end', () => { if (!userMoved) fit(); })
     .stop();
 
@@ -217,7 +222,7 @@ export function mount(root, params, ctx) {
     const ys = nodes.map((n) => n.y);
     const x0 = Math.min(...xs) - 160, x1 = Math.max(...xs) + 160;
     const y0 = Math.min(...ys) - pad, y1 = Math.max(...ys) + pad;
-    const k = Math.min(2, W / (x1 - x0), H / (y1 - y0));
+    const k = Math.min(1, W / (x1 - x0), H / (y1 - y0)); // shrink to fit, never blow up a small graph
     view = { k, x: (W - k * (x0 + x1)) / 2, y: (H - k * (y0 + y1)) / 2 };
     applyView();
   }
