@@ -20,7 +20,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const out = path.resolve(here, '../internal/web/dist');
+const dist = path.resolve(here, '../internal/web/dist');
+// Built next to dist/ and swapped in at the end: a failed build leaves dist/ as it was.
+const out = `${dist}.tmp`;
 const assets = path.join(out, 'assets');
 
 const sha256 = (data) => createHash('sha256').update(data).digest('hex');
@@ -107,11 +109,20 @@ async function build() {
   const manifest = { sources: sourcesHash(), files };
   fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
 
+  fs.rmSync(dist, { recursive: true, force: true });
+  fs.renameSync(out, dist);
+
   const total = Object.values(files).reduce((a, b) => a + b, 0);
   for (const [f, n] of Object.entries(files)) console.log(`${String(n).padStart(8)}  ${f}`);
   console.log(`${String(total).padStart(8)}  total`);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  await build();
+  try {
+    await build();
+  } catch (e) {
+    fs.rmSync(out, { recursive: true, force: true });
+    console.error(e.message);
+    process.exit(1);
+  }
 }

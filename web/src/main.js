@@ -42,10 +42,8 @@ const ctx = { live, health: healthFeed, setParams };
 function route(initial) {
   const { id, params } = parseHash();
   const mod = PAGES[id];
-  if (current && current.id === id && current.page.update) {
-    current.page.update(params);
-    return;
-  }
+  // The same page: it updates in place, or answers false to be mounted afresh.
+  if (current && current.id === id && current.page.update && current.page.update(params) !== false) return;
   if (current) current.page.unmount();
   main.replaceChildren();
   for (const a of document.querySelectorAll('nav a[data-page]')) {

@@ -3,7 +3,8 @@
 import { h } from './dom.js';
 
 /**
- * table renders rows with columns [{key, label, num, cell(row) → node|string, sort}];
+ * table renders rows with columns [{key, label, num, opt, cell(row) → node|string}]
+ * (opt: left out beside an open detail panel);
  * sorted: the key of the ranking column.
  */
 export function table({ caption, columns, rows, sorted, rowAttrs, empty = 'Nothing to show.' }) {
@@ -13,13 +14,13 @@ export function table({ caption, columns, rows, sorted, rowAttrs, empty = 'Nothi
       caption ? h('caption', { class: 'sr-only' }, caption) : null,
       h('thead', {}, h('tr', {}, columns.map((c) => h('th', {
         scope: 'col',
-        class: [c.num ? 'num' : '', c.key === sorted ? 'sorted' : ''],
+        class: [c.num ? 'num' : '', c.key === sorted ? 'sorted' : '', c.opt ? 'opt' : ''],
         'aria-sort': c.key === sorted ? 'descending' : null,
         title: c.title,
       }, c.label)))),
       h('tbody', {}, rows.map((r, i) => h('tr', rowAttrs ? rowAttrs(r, i) : {}, columns.map((c, j) => {
         const v = c.cell(r, i);
-        return j === 0 && c.header ? h('th', { scope: 'row', class: c.num ? 'num' : '' }, v) : h('td', { class: [c.num ? 'num' : '', c.cls ? c.cls(r) : ''], dataset: c.field ? { field: c.field, value: c.value ? c.value(r) : '', payload: c.payload ? c.payload(r) : undefined } : null }, v);
+        return j === 0 && c.header ? h('th', { scope: 'row', class: c.num ? 'num' : '' }, v) : h('td', { class: [c.num ? 'num' : '', c.opt ? 'opt' : '', c.cls ? c.cls(r) : ''], dataset: c.field ? { field: c.field, value: c.value ? c.value(r) : '', payload: c.payload ? c.payload(r) : undefined } : null }, v);
       })))),
     ));
 }

@@ -112,19 +112,19 @@ export function mount(root, params, ctx) {
       cell: (r) => h('a', { href: link({ detail: r.id }), 'aria-current': r.id === st.detail ? 'true' : null, dataset: { entity: r.id } }, r.name),
     };
     const extra = {
-      processes: { key: 'pids', label: 'PIDs', cell: (r) => r.pids.slice(0, 4).join(', ') + (r.pids.length > 4 ? ` +${r.pids.length - 4}` : '') },
+      processes: { key: 'pids', label: 'PIDs', opt: true, cell: (r) => r.pids.slice(0, 4).join(', ') + (r.pids.length > 4 ? ` +${r.pids.length - 4}` : '') },
       containers: { key: 'account', label: 'Account', cell: (r) => r.account || '–' },
       accounts: { key: 'members', label: 'Containers', num: true, cell: (r) => fmt.count(r.members) },
       groups: { key: 'members', label: 'Local entities', num: true, cell: (r) => fmt.count(r.members) },
       flows: { key: 'conns-src', label: 'RTT from', cell: (r) => r.rtt_source || '–' },
     }[st.tab];
     const cols = [name, extra,
-      { key: 'tx', label: 'Sent', num: true, field: 'tx-bytes', value: (r) => r.tx_bytes, payload: (r) => r.tx_payload_bytes, cell: (r) => fmt.bytes(r.tx_bytes) },
-      { key: 'rx', label: 'Received', num: true, field: 'rx-bytes', value: (r) => r.rx_bytes, payload: (r) => r.rx_payload_bytes, cell: (r) => fmt.bytes(r.rx_bytes) },
+      { key: 'tx', label: 'Sent', num: true, opt: true, field: 'tx-bytes', value: (r) => r.tx_bytes, payload: (r) => r.tx_payload_bytes, cell: (r) => fmt.bytes(r.tx_bytes) },
+      { key: 'rx', label: 'Received', num: true, opt: true, field: 'rx-bytes', value: (r) => r.rx_bytes, payload: (r) => r.rx_payload_bytes, cell: (r) => fmt.bytes(r.rx_bytes) },
       { key: 'total', label: 'Total', num: true, field: 'bytes', value: (r) => r.tx_bytes + r.rx_bytes, cell: (r) => fmt.bytes(r.tx_bytes + r.rx_bytes) },
-      { key: 'avg', label: 'Avg rate', num: true, title: 'IP bytes per second over the window', cell: (r) => fmt.rate(r.tx_bytes_per_second + r.rx_bytes_per_second) },
+      { key: 'avg', label: 'Avg rate', num: true, opt: true, title: 'IP bytes per second over the window', cell: (r) => fmt.rate(r.tx_bytes_per_second + r.rx_bytes_per_second) },
       { key: 'now', label: 'Rate now', num: true, title: 'in the latest interval', field: 'rate', value: (r) => r.last_bytes_per_second, cell: (r) => fmt.rate(r.last_bytes_per_second) },
-      { key: 'conns', label: 'Conns', num: true, cell: (r) => fmt.count(r.connections) },
+      { key: 'conns', label: 'Conns', num: true, opt: true, cell: (r) => fmt.count(r.connections) },
       { key: 'retrans', label: 'Retrans', num: true, title: 'retransmitted segments (share of segments sent)', field: 'retrans', value: (r) => r.retrans_segs, cell: (r) => (r.segs_out ? `${fmt.count(r.retrans_segs)} (${fmt.percent(r.retrans_percent)})` : '–') },
       { key: 'rtt', label: 'RTT', num: true, field: 'rtt', value: (r) => r.rtt_mean_us, cell: (r) => fmt.micros(r.rtt_mean_us) },
       { key: 'drops', label: 'Drops', num: true, field: 'drops', value: (r) => r.drops, cell: (r) => fmt.count(r.drops), cls: (r) => (r.drops ? 'alarm' : '') },
@@ -315,7 +315,10 @@ export function mount(root, params, ctx) {
   refresh();
   return {
     update(p) {
-      // Only the detail changes through links; the rest is local state.
+      // A link to another tab, order or window: mount afresh. Only the
+      // detail changes in place.
+      if ((p.get('tab') || 'processes') !== st.tab || (p.get('by') || 'bytes') !== st.by || (p.get('window') || '10s') !== st.window
+        || (Number(p.get('limit')) || 25) !== st.limit || (p.get('q') || '') !== st.q) return false;
       const opened = (p.get('detail') || '') !== st.detail && p.get('detail');
       st.detail = p.get('detail') || '';
       render();

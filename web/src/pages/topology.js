@@ -383,8 +383,11 @@ export function mount(root, params, ctx) {
 
   return {
     update(p) {
+      // Another window or filter: mount afresh. The focus changes in place.
+      if ((p.get('window') || '30s') !== st.window || (p.get('q') || '') !== st.q) return false;
       const f = p.get('focus') || '';
       if (f !== st.focus) setFocus(f);
+      return true;
     },
     unmount() {
       clearTimeout(timer);
