@@ -1,13 +1,14 @@
 // Polls api/v1/health and keeps each indicator's evidence over time (the
 // API gives only the current evidence of remote groups; monitors also have
 // points server-side, see api/v1/monitors).
-import { get, unavailable } from './api.js';
+import { ApiError, get, unavailable } from './api.js';
 import { emit } from './bus.js';
 
 export const CAPACITY = 900;
 
 export class HealthFeed {
-  constructor(periodMs = 2000) {
+  constructor(live, periodMs = 2000) {
+    this.live = live;
     this.periodMs = periodMs;
     this.subs = new Set();
     this.last = null;
@@ -26,8 +27,16 @@ export class HealthFeed {
     for (const fn of this.subs) fn(this.last, this.error);
   }
 
-  start() {
-    if (this.timer) return;
+  async start() {
+    if (this.timer || this.starting) return;
+    this.starting = true;
+    const off = await this.live.engineOff();
+    if (off) {
+      this.off = true;
+      this.error = new ApiError(503, off);
+      this.notify();
+      return;
+    }
     const tick = async () => {
       try {
         const h = await get('health');

@@ -21,6 +21,20 @@ export class Live {
     this.series = new Map(); // interface name → {t, rx, tx}
     this.sseMissing = false;
     this.started = false;
+    /** ready resolves with the first snapshot. */
+    this.ready = new Promise((resolve) => {
+      this.resolveReady = resolve;
+    });
+  }
+
+  /**
+   * engineOff resolves to the reason flows and health are unavailable
+   * (the first snapshot has no eBPF engine), or '' — so pages need not ask
+   * the API for what it can only refuse.
+   */
+  async engineOff() {
+    const snap = await this.ready;
+    return snap.engine ? '' : 'Flows, topology and health need the eBPF engine, which is not running on this agent (interfaces and history are available).';
   }
 
   /** subscribe calls fn with every new snapshot (and the latest at once). */
@@ -72,6 +86,7 @@ export class Live {
     this.last = snap;
     this.lastT = t;
     this.lastAt = Date.now();
+    this.resolveReady(snap);
     emit('snapshot', snap);
     for (const fn of this.subs) {
       try {

@@ -15,7 +15,7 @@ import * as topology from './pages/topology.js';
 const PAGES = { overview, top, topology, history: historyPage, health };
 
 const live = new Live();
-const healthFeed = new HealthFeed();
+const healthFeed = new HealthFeed(live);
 const main = document.getElementById('main');
 let current = null; // {id, page}
 

@@ -195,6 +195,11 @@ export function mount(root, params, ctx) {
   }
 
   async function pollMonitors() {
+    const off = await ctx.live.engineOff();
+    if (off) {
+      render();
+      return;
+    }
     try {
       monitors = await get('monitors');
       monError = null;

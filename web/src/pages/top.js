@@ -1,7 +1,7 @@
 // Top contributors: processes, containers, accounts, remote groups and
 // flows over a chosen window, ranked by bytes, rate, retransmissions, RTT
 // or drops; a row opens its details.
-import { get, unavailable } from '../api.js';
+import { ApiError, get, unavailable } from '../api.js';
 import { aggregate, rank } from '../aggregate.js';
 import { Chart, rateOptions } from '../charts.js';
 import { h, clear, fill, select, stateBadge, notice } from '../dom.js';
@@ -300,6 +300,14 @@ export function mount(root, params, ctx) {
     clearTimeout(timer);
     if (ctrl) ctrl.abort();
     ctrl = new AbortController();
+    const signal = ctrl.signal;
+    const off = await ctx.live.engineOff();
+    if (signal.aborted) return;
+    if (off) {
+      error = new ApiError(503, off);
+      render();
+      return;
+    }
     try {
       const r = await get('flows', { window: st.window, by: st.by, limit: 0 }, { signal: ctrl.signal });
       flows = r.flows || [];

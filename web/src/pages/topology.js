@@ -3,7 +3,7 @@
 // Drawn as SVG (d3-force lays it out) so nodes are focusable, labelled and
 // testable through the DOM.
 import { forceCollide, forceLink, forceManyBody, forceSimulation, forceX, forceY } from 'd3-force';
-import { get, unavailable } from '../api.js';
+import { ApiError, get, unavailable } from '../api.js';
 import { h, s, clear, fill, select, stateBadge, notice } from '../dom.js';
 import * as fmt from '../format.js';
 import { table } from '../table.js';
@@ -369,6 +369,14 @@ export function mount(root, params, ctx) {
     clearTimeout(timer);
     if (ctrl) ctrl.abort();
     ctrl = new AbortController();
+    const signal = ctrl.signal;
+    const off = await ctx.live.engineOff();
+    if (signal.aborted) return;
+    if (off) {
+      error = new ApiError(503, off);
+      update();
+      return;
+    }
     try {
       topo = await get('topology', { window: st.window }, { signal: ctrl.signal });
       error = null;
