@@ -4,8 +4,8 @@
 // health analyzer and the history store.
 //
 // Secure by default: Listen refuses a non-loopback address unless TLS or a
-// bearer token is configured, and every endpoint except the probes then
-// requires the token.
+// bearer token is configured, and every endpoint except the probes and the
+// dashboard's static files then requires the token.
 package api
 
 import (
@@ -177,7 +177,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/snapshot", s.auth(http.HandlerFunc(s.snapshot)))
 	mux.Handle("GET /api/v1/events", s.auth(http.HandlerFunc(s.events)))
 	if s.opt.UI != nil {
-		mux.Handle("GET /", s.auth(s.opt.UI))
+		// The dashboard's static files hold no data: served without the
+		// token, so a browser can load the page that then asks for it.
+		mux.Handle("GET /", s.opt.UI)
 	}
 	mux.Handle("GET /api/v1/flows", s.auth(http.HandlerFunc(s.flows)))
 	mux.Handle("GET /api/v1/health", s.auth(http.HandlerFunc(s.health)))

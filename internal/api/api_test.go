@@ -84,7 +84,8 @@ func TestEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "netmeter_up 1\n") })
-	s, err := New(Options{Token: "tok", Metrics: metrics, Analyzer: an, History: st, Now: func() time.Time { return now }})
+	ui := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "<!doctype html>dashboard") })
+	s, err := New(Options{Token: "tok", Metrics: metrics, UI: ui, Analyzer: an, History: st, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +102,7 @@ func TestEndpoints(t *testing.T) {
 		has         string
 	}{
 		{"/healthz", "", 200, `"ok"`},
+		{"/", "", 200, "dashboard"}, // static files: no data, no token
 		{"/metrics", "", 401, "bearer"},
 		{"/metrics", "wrong", 401, ""},
 		{"/metrics", "tok", 200, "netmeter_up 1"},
