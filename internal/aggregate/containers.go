@@ -259,7 +259,25 @@ func (f *Flows) Containers() []snapshot.Container { return f.containers }
 
 func (f *Flows) containerList(now time.Time) []snapshot.Container {
 	out := make([]snapshot.Container, 0, len(f.ctrs))
+	retried := false
 	for id, c := range f.ctrs {
+		// A container whose runtime lookup failed (a slow runtime) and that
+		// has gone quiet is named later: one retry per reading, so a runtime
+		// that does not answer cannot stall the loop.
+		if !c.named && !retried && f.opt.Containers != nil {
+			retried = true
+			if info, ok := f.opt.Containers.Lookup(c.ref); ok {
+				c.named = true
+				c.snap.Runtime, c.snap.Name, c.snap.Image, c.snap.Account = cmp.Or(info.Runtime, c.ref.Runtime), info.Name, info.Image, info.Account
+				c.snap.Labels, c.snap.PodName, c.snap.PodNamespace, c.snap.HostNetwork = info.Labels, info.PodName, info.PodNamespace, info.HostNetwork
+				if info.PID > 0 && c.pid == 0 {
+					c.pid = info.PID
+				}
+				if info.ComposeService != "" {
+					c.snap.ComposeService = info.ComposeProject + "/" + info.ComposeService
+				}
+			}
+		}
 		c.tx.Add(now, c.delta.TxBytes)
 		c.rx.Add(now, c.delta.RxBytes)
 		cur := [3]uint64{c.snap.Accepted, c.snap.Opened, c.snap.Requests}
