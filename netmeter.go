@@ -105,6 +105,24 @@ func WithoutEngine() Option {
 	return func(c *config) error { c.engine = "off"; return nil }
 }
 
+// WithEngine selects how processes and connections are measured: "auto"
+// (eBPF when it loads, else the classic AF_PACKET + /proc method), "ebpf"
+// (fail without it), "classic" (approximate, for hosts where eBPF cannot
+// load) or "off" (interfaces only). Default "ebpf".
+func WithEngine(kind string) Option {
+	return func(c *config) error {
+		switch kind {
+		case "ebpf":
+			c.engine = "on"
+			return nil
+		case "auto", "classic", "off":
+			c.engine = kind
+			return nil
+		}
+		return fmt.Errorf("netmeter: engine %q: want auto, ebpf, classic or off", kind)
+	}
+}
+
 // WithCaptureTimeout stops the monitor by itself after d (go-netflow's
 // capture timeout). Default 0: run until Stop or the context ends.
 func WithCaptureTimeout(d time.Duration) Option {

@@ -79,8 +79,15 @@ file (see docs/CONFIG.md).`,
 	config.RegisterFlags(root.PersistentFlags())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newIfstat(a), newTop(a), newFlows(a), newHealth(a), newTopology(a), newServe(a), newReport(a), newQuota(a), newImport(a), newLedger(a), newVersion(), newConfigCmd(a))
+	for _, c := range extraCommands {
+		root.AddCommand(c(a))
+	}
 	return root
 }
+
+// extraCommands are commands that register themselves from their own file
+// (init), so commands developed side by side do not edit one line.
+var extraCommands []func(*app) *cobra.Command
 
 func newLogger(cfg config.Config, level *slog.LevelVar) *slog.Logger {
 	var lvl slog.Level
