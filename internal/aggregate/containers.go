@@ -149,18 +149,8 @@ func (f *Flows) chargeContainer(now time.Time, s *engine.Socket, e *sockEntry, p
 		c.snap = snapshot.Container{ID: ref.ID, Runtime: ref.Runtime, Name: container.ShortID(ref.ID), Account: container.ShortID(ref.ID), FirstSeen: now}
 		f.ctrs[ref.ID] = c
 	}
-	if !c.named && f.opt.Containers != nil {
-		if info, ok := f.opt.Containers.Lookup(ref); ok {
-			c.named = true
-			c.snap.Runtime, c.snap.Name, c.snap.Image, c.snap.Account = cmp.Or(info.Runtime, ref.Runtime), info.Name, info.Image, info.Account
-			c.snap.Labels, c.snap.PodName, c.snap.PodNamespace, c.snap.HostNetwork = info.Labels, info.PodName, info.PodNamespace, info.HostNetwork
-			if info.PID > 0 {
-				c.pid = info.PID // the init process lives as long as the container
-			}
-			if info.ComposeService != "" {
-				c.snap.ComposeService = info.ComposeProject + "/" + info.ComposeService
-			}
-		}
+	if !c.named {
+		c.lookup(f.opt.Containers)
 	}
 	c.snap.NetnsInode = uint64(s.Netns)
 	c.lastSeen = now
@@ -254,6 +244,27 @@ func (c *ctrEntry) topRemotes() []snapshot.Remote {
 	return out[:min(len(out), maxRemotes)]
 }
 
+// lookup names the container from its runtime; it stays unnamed (and is
+// looked up again later) while no runtime has answered.
+func (c *ctrEntry) lookup(r ContainerResolver) {
+	if r == nil {
+		return
+	}
+	info, ok := r.Lookup(c.ref)
+	if !ok {
+		return
+	}
+	c.named = true
+	c.snap.Runtime, c.snap.Name, c.snap.Image, c.snap.Account = cmp.Or(info.Runtime, c.ref.Runtime), info.Name, info.Image, info.Account
+	c.snap.Labels, c.snap.PodName, c.snap.PodNamespace, c.snap.HostNetwork = info.Labels, info.PodName, info.PodNamespace, info.HostNetwork
+	if info.PID > 0 {
+		c.pid = info.PID // the init process lives as long as the container
+	}
+	if info.ComposeService != "" {
+		c.snap.ComposeService = info.ComposeProject + "/" + info.ComposeService
+	}
+}
+
 // Containers returns the containers as of the last Observe.
 func (f *Flows) Containers() []snapshot.Container { return f.containers }
 
@@ -264,19 +275,9 @@ func (f *Flows) containerList(now time.Time) []snapshot.Container {
 		// A container whose runtime lookup failed (a slow runtime) and that
 		// has gone quiet is named later: one retry per reading, so a runtime
 		// that does not answer cannot stall the loop.
-		if !c.named && !retried && f.opt.Containers != nil {
+		if !c.named && !retried {
 			retried = true
-			if info, ok := f.opt.Containers.Lookup(c.ref); ok {
-				c.named = true
-				c.snap.Runtime, c.snap.Name, c.snap.Image, c.snap.Account = cmp.Or(info.Runtime, c.ref.Runtime), info.Name, info.Image, info.Account
-				c.snap.Labels, c.snap.PodName, c.snap.PodNamespace, c.snap.HostNetwork = info.Labels, info.PodName, info.PodNamespace, info.HostNetwork
-				if info.PID > 0 && c.pid == 0 {
-					c.pid = info.PID
-				}
-				if info.ComposeService != "" {
-					c.snap.ComposeService = info.ComposeProject + "/" + info.ComposeService
-				}
-			}
+			c.lookup(f.opt.Containers)
 		}
 		c.tx.Add(now, c.delta.TxBytes)
 		c.rx.Add(now, c.delta.RxBytes)

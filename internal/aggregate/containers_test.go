@@ -26,6 +26,27 @@ func (f fakeRuntime) Lookup(r container.Ref) (container.Info, bool) {
 	return i, ok
 }
 
+// A container whose runtime did not answer (a lookup that timed out under
+// load) keeps its short id only until a later lookup succeeds, even when it
+// has gone quiet by then.
+func TestContainerNamedWhenRuntimeAnswersLater(t *testing.T) {
+	id := strings.Repeat("c", 64)
+	procs := fakeProcs{10: {PID: 10, Comm: "web", CgroupPath: "/docker/" + id, NetnsInode: 2}}
+	rt := fakeRuntime{}
+	f := NewFlows(FlowOptions{Resolver: procs, Containers: rt, HostNetns: 1})
+	s := sock(1, 10, "172.17.0.2:80", "172.17.0.1:50000", engine.RoleServer, 100, 1000)
+	s.Netns = 2
+	f.Observe(sec(1), engine.Reading{Live: []engine.Socket{s}})
+	if c := f.Containers(); len(c) != 1 || c[0].Name != id[:12] {
+		t.Fatalf("before the runtime answers: %+v", c)
+	}
+	rt[id] = container.Info{Runtime: container.Docker, ID: id, Name: "web", Account: "shop"}
+	f.Observe(sec(2), engine.Reading{Live: []engine.Socket{s}}) // no new bytes
+	if c := f.Containers(); len(c) != 1 || c[0].Name != "web" || c[0].Account != "shop" {
+		t.Fatalf("after the runtime answered: %+v", c)
+	}
+}
+
 func TestContainersByPeer(t *testing.T) {
 	idA, idB := strings.Repeat("a", 64), strings.Repeat("b", 64)
 	const host, nsA, nsB = 1, 2, 3

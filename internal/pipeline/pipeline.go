@@ -117,10 +117,14 @@ func newRegistryResolver(r *container.Registry) registryResolver {
 	return registryResolver{r: r, mu: &sync.Mutex{}, netns: map[uint64]netnsSeen{}, missed: map[uint64]bool{}, scanned: new(time.Time)}
 }
 
+// Lookup reports false while no runtime has answered for ref (a lookup that
+// timed out under load), so the container is looked up again later instead
+// of keeping its short id as its name.
 func (rr registryResolver) Lookup(ref container.Ref) (container.Info, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	return rr.r.Lookup(ctx, ref)
+	in, ok := rr.r.Lookup(ctx, ref)
+	return in, ok && !in.Unanswered
 }
 
 // Refresh rescans which container lives in which namespace, at most every

@@ -36,6 +36,10 @@ type Info struct {
 	Runtime string
 	// ID is the full container id.
 	ID string
+	// Unanswered is set when no runtime answered the lookup (a timeout, a
+	// runtime that is down or does not know the id): the Info holds only
+	// what the cgroup path says, and a later lookup may complete it.
+	Unanswered bool
 	// Name is the container's name without Docker's leading "/": for the
 	// CRI, the container's name inside its pod. When no runtime answers it
 	// is the short id (first 12 characters).

@@ -565,7 +565,9 @@ func (r *Registry) Lookup(ctx context.Context, ref Ref) (Info, bool) {
 		select {
 		case <-wait: // another lookup filled the cache
 		case <-ctx.Done():
-			return fallbackInfo(ref), true
+			in := fallbackInfo(ref)
+			in.Unanswered = true
+			return in, true
 		}
 	}
 	in, s := r.inspect(ctx, ref)
@@ -595,7 +597,9 @@ func (r *Registry) inspect(ctx context.Context, ref Ref) (Info, *slot) {
 			r.report(err)
 		}
 	}
-	return fallbackInfo(ref), nil
+	in := fallbackInfo(ref)
+	in.Unanswered = true
+	return in, nil
 }
 
 // LookupPID returns the Info of the container process pid belongs to, from

@@ -252,14 +252,14 @@ func TestRegistryFallback(t *testing.T) {
 	want := Info{Runtime: Containerd, ID: id, Name: id[:12], PodUID: ref.PodUID, Account: id[:12]}
 	for range 3 {
 		got, ok := h.reg.Lookup(testCtx(t), ref)
-		if !ok || got.Runtime != want.Runtime || got.ID != want.ID || got.Name != want.Name || got.PodUID != want.PodUID || got.Account != want.Account {
-			t.Fatalf("Lookup = %+v, %v; want %+v", got, ok, want)
+		if !ok || got.Runtime != want.Runtime || got.ID != want.ID || got.Name != want.Name || got.PodUID != want.PodUID || got.Account != want.Account || !got.Unanswered {
+			t.Fatalf("Lookup = %+v, %v; want %+v, unanswered", got, ok, want)
 		}
 	}
 	if n := h.src.inspectCount(id); n != 1 {
 		t.Errorf("runtime asked %d times, want once (fallback cached)", n)
 	}
-	if in, _ := h.reg.Lookup(testCtx(t), Ref{Runtime: Nspawn, ID: "build-vm"}); in.Name != "build-vm" || in.Account != "build-vm" || h.src.inspectCount("build-vm") != 0 {
+	if in, _ := h.reg.Lookup(testCtx(t), Ref{Runtime: Nspawn, ID: "build-vm"}); in.Name != "build-vm" || in.Account != "build-vm" || in.Unanswered || h.src.inspectCount("build-vm") != 0 {
 		t.Errorf("nspawn machine: %+v, runtime asked %d times (want 0)", in, h.src.inspectCount("build-vm"))
 	}
 	if _, ok := h.reg.Lookup(testCtx(t), Ref{}); ok {
@@ -272,7 +272,7 @@ func TestRegistryFallback(t *testing.T) {
 	// After the interval the runtime is asked again; now it knows it.
 	h.src.add(running(2, "late", nil))
 	h.clk.add(time.Hour + time.Second)
-	if in := h.lookup(t, id); in.Name != "late" {
+	if in := h.lookup(t, id); in.Name != "late" || in.Unanswered {
 		t.Errorf("Lookup after the fallback expired = %+v", in)
 	}
 }
