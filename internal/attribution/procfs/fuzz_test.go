@@ -2,6 +2,7 @@ package procfs
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -77,6 +78,28 @@ func FuzzParseSocketLink(f *testing.F) {
 		ino, ok := parseSocketLink(data)
 		if ok && string(data) != "socket:["+utoa(ino)+"]" && !bytes.HasPrefix(data, []byte("socket:[0")) {
 			t.Errorf("parseSocketLink(%q) = %d", data, ino)
+		}
+	})
+}
+
+func FuzzParseNetSockets(f *testing.F) {
+	for _, name := range []string{"tcp", "tcp6", "udp"} {
+		if b, err := os.ReadFile("testdata/net/" + name); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("h\n 0: 0100007F:0 0:0 0 0 0 0 0 0 0\n"))
+	f.Add([]byte("h\n0: :"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := ParseNetSockets(data, 6, nil)
+		for _, s := range got {
+			if !s.Local.IsValid() || !s.Remote.IsValid() || s.Local.Addr().Is4() != s.Remote.Addr().Is4() {
+				t.Errorf("ParseNetSockets(%q) returned %+v", data, s)
+			}
+		}
+		// Every line that parsed parses again the same way on its own.
+		if err == nil && len(got) > 0 && bytes.Count(data, []byte("\n")) == 0 {
+			t.Errorf("sockets from a header-only input %q", data)
 		}
 	})
 }
