@@ -1,0 +1,392 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/netmeter/netmeter/internal/testnet"
+)
+
+// Traffic of one capture-peer child, fixed so the test can check the
+// capture against it.
+const (
+	peerOldUDP   = 10   // datagrams from a socket open before the capture
+	peerNewUDP   = 20   // datagrams from a socket created during it
+	peerUDPSize  = 100  // payload bytes per datagram
+	peerTCPSend  = 5000 // the peer's connection to the test's server
+	peerTCPReply = 3000
+	peerAccIn    = 4000 // the test's connection to the peer's listener
+	peerAccReply = 1000
+)
+
+// peerPorts is what a capture-peer writes to its report file: its local
+// ports.
+type peerPorts struct {
+	OldUDP, NewUDP, TCPClient, Listener int
+}
+
+func init() { testnet.RegisterRole("capture-peer", capturePeer) }
+
+// capturePeer: args are udpAddr tcpAddr reportFile. Opens a listener and a
+// UDP socket, reports ready with the listener's address, waits for a line
+// on stdin, then sends its traffic (see the constants) and accepts one
+// connection.
+func capturePeer(ctx context.Context, args []string, rep *testnet.Reporter) error {
+	udpAddr, tcpAddr, reportFile := args[0], args[1], args[2]
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	ln, err := lc.Listen(ctx, "tcp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	old, err := net.Dial("udp4", udpAddr)
+	if err != nil {
+		return err
+	}
+	defer old.Close()
+	rep.Ready(ln.Addr().String())
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		return fmt.Errorf("wait for go: %w", err)
+	}
+	ports := peerPorts{OldUDP: old.LocalAddr().(*net.UDPAddr).Port, Listener: ln.Addr().(*net.TCPAddr).Port}
+	payload := bytes.Repeat([]byte{'x'}, peerUDPSize)
+	for range peerOldUDP {
+		if _, err := old.Write(payload); err != nil {
+			return err
+		}
+	}
+	nu, err := net.Dial("udp4", udpAddr)
+	if err != nil {
+		return err
+	}
+	defer nu.Close()
+	ports.NewUDP = nu.LocalAddr().(*net.UDPAddr).Port
+	for range peerNewUDP {
+		if _, err := nu.Write(payload); err != nil {
+			return err
+		}
+	}
+	d := net.Dialer{}
+	d.SetMultipathTCP(false)
+	c, err := d.DialContext(ctx, "tcp4", tcpAddr)
+	if err != nil {
+		return err
+	}
+	ports.TCPClient = c.LocalAddr().(*net.TCPAddr).Port
+	if _, err := c.Write(make([]byte, peerTCPSend)); err != nil {
+		return err
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	n, err := io.Copy(io.Discard, c)
+	c.Close()
+	if err != nil || n != peerTCPReply {
+		return fmt.Errorf("reply: %d bytes, %v", n, err)
+	}
+	acc, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	n, err = io.Copy(io.Discard, acc)
+	if err != nil || n != peerAccIn {
+		return fmt.Errorf("accepted: %d bytes, %v", n, err)
+	}
+	if _, err := acc.Write(make([]byte, peerAccReply)); err != nil {
+		return err
+	}
+	acc.Close()
+	b, _ := json.Marshal(ports)
+	if err := os.WriteFile(reportFile, b, 0o644); err != nil {
+		return err
+	}
+	rep.Result(testnet.Result{Proto: "mixed", Bytes: peerTCPSend, Datagrams: peerOldUDP + peerNewUDP})
+	return nil
+}
+
+// requireTools fails (in CI) or skips when a reader of pcapng is missing.
+func requireTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("NETMETER_REQUIRE_PRIVILEGED") == "1" {
+				t.Fatalf("%s not installed: apt-get install -y %s", tool, tool)
+			}
+			t.Skipf("%s not installed", tool)
+		}
+	}
+}
+
+// runCapture runs `netmeter capture args…` in-process until ctx ends and
+// returns its standard error; ready is closed once it captures.
+func runCapture(ctx context.Context, t *testing.T, ready chan<- struct{}, args ...string) (string, error) {
+	root := newRoot()
+	var stderr lockedBuffer
+	stderr.onWrite = func(s string) {
+		if strings.Contains(s, "netmeter: capturing") && ready != nil {
+			close(ready)
+			ready = nil
+		}
+	}
+	root.SetArgs(append([]string{"capture"}, args...))
+	root.SetErr(&stderr)
+	root.SetOut(io.Discard)
+	err := root.ExecuteContext(ctx)
+	return stderr.String(), err
+}
+
+type lockedBuffer struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	onWrite func(string)
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Write(p)
+	if l.onWrite != nil {
+		l.onWrite(l.b.String())
+	}
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestCapturePidExact: two processes send the same kinds of traffic over
+// lo at the same time; `netmeter capture --pid A` writes exactly A's
+// packets: every UDP datagram A sent (from a socket open before the
+// capture and one created during it), and both TCP connections (one A
+// opened, one A accepted from a listener open before the capture) from
+// SYN to FIN with the exact payload bytes each way; nothing of B's.
+// tshark reads the file back, with A named in every packet's comment and
+// the interface description.
+func TestCapturePidExact(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	requireTools(t, "tshark")
+	t.Setenv("NETMETER_CONFIG", "/dev/null")
+	dir := t.TempDir()
+
+	// The test's servers: a UDP sink and a TCP server that reads to EOF
+	// and replies peerTCPReply bytes.
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	var datagrams atomic.Int64
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := udp.ReadFrom(buf); err != nil {
+				return
+			}
+			datagrams.Add(1)
+		}
+	}()
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	srv, err := lc.Listen(t.Context(), "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	go func() {
+		for {
+			c, err := srv.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if n, _ := io.Copy(io.Discard, c); n == peerTCPSend {
+					c.Write(make([]byte, peerTCPReply))
+				}
+			}()
+		}
+	}()
+
+	type peer struct {
+		child  *testnet.Child
+		stdin  io.WriteCloser
+		listen string
+		report string
+	}
+	start := func(name string) *peer {
+		p := &peer{report: filepath.Join(dir, name+".json")}
+		cmd := testnet.Command(t, nil, nil, "capture-peer", udp.LocalAddr().String(), srv.Addr().String(), p.report)
+		p.stdin, err = cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.child = testnet.StartChild(t, cmd)
+		rep, err := p.child.Ready(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.listen = rep.Addr
+		return p
+	}
+	a, b := start("a"), start("b")
+
+	out := filepath.Join(dir, "a.pcapng")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ready := make(chan struct{})
+	type capRes struct {
+		stderr string
+		err    error
+	}
+	done := make(chan capRes, 1)
+	go func() {
+		s, err := runCapture(ctx, t, ready, "--pid", strconv.Itoa(a.child.Pid()), "-w", out)
+		done <- capRes{s, err}
+	}()
+	select {
+	case <-ready:
+	case r := <-done:
+		t.Fatalf("capture ended before it was ready: %v\n%s", r.err, r.stderr)
+	case <-time.After(30 * time.Second):
+		t.Fatal("capture not ready after 30 s")
+	}
+
+	// Both peers at once; then the test connects to each peer's listener.
+	for _, p := range []*peer{a, b} {
+		fmt.Fprintln(p.stdin, "go")
+	}
+	for _, p := range []*peer{a, b} {
+		c, err := net.Dial("tcp4", p.listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(make([]byte, peerAccIn)); err != nil {
+			t.Fatal(err)
+		}
+		c.(*net.TCPConn).CloseWrite()
+		if n, err := io.Copy(io.Discard, c); err != nil || n != peerAccReply {
+			t.Fatalf("reply from peer: %d bytes, %v", n, err)
+		}
+		c.Close()
+	}
+	for _, p := range []*peer{a, b} {
+		if _, err := p.child.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the last FIN/ACKs
+	cancel()
+	r := <-done
+	t.Logf("capture:\n%s", r.stderr)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if got := datagrams.Load(); got != 2*(peerOldUDP+peerNewUDP) {
+		t.Errorf("UDP sink received %d datagrams, want %d", got, 2*(peerOldUDP+peerNewUDP))
+	}
+
+	readPorts := func(p *peer) peerPorts {
+		var pp peerPorts
+		bs, err := os.ReadFile(p.report)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(bs, &pp); err != nil {
+			t.Fatal(err)
+		}
+		return pp
+	}
+	pa, pb := readPorts(a), readPorts(b)
+	t.Logf("A (pid %d) ports %+v, B (pid %d) ports %+v", a.child.Pid(), pa, b.child.Pid(), pb)
+
+	tsh, err := exec.Command("tshark", "-r", out, "-T", "fields", "-E", "separator=|",
+		"-e", "ip.proto", "-e", "udp.srcport", "-e", "udp.dstport", "-e", "tcp.srcport", "-e", "tcp.dstport",
+		"-e", "tcp.len", "-e", "tcp.flags.syn", "-e", "tcp.flags.fin", "-e", "udp.length",
+		"-e", "frame.comment", "-e", "frame.interface_description").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(tsh)), "\n")
+	wantComment := fmt.Sprintf("pid %d (", a.child.Pid())
+	aPorts := map[int]string{pa.OldUDP: "udp old", pa.NewUDP: "udp new", pa.TCPClient: "tcp client", pa.Listener: "listener"}
+	bPorts := map[int]bool{pb.OldUDP: true, pb.NewUDP: true, pb.TCPClient: true, pb.Listener: true}
+	udpFrom := map[string]int{}
+	tcpBytes := map[string]int{} // "client out", "client in", "accepted in", "accepted out"
+	syns, fins := 0, 0
+	for _, l := range lines {
+		f := strings.Split(l, "|")
+		if len(f) != 11 {
+			t.Fatalf("tshark line %q", l)
+		}
+		if !strings.Contains(f[9], wantComment) || !strings.Contains(f[10], wantComment) {
+			t.Errorf("packet %q does not name pid %d in its comment and interface description", l, a.child.Pid())
+		}
+		atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
+		switch f[0] {
+		case "17":
+			src, dst := atoi(f[1]), atoi(f[2])
+			if bPorts[src] || bPorts[dst] {
+				t.Errorf("B's datagram in A's capture: %s", l)
+			}
+			if aPorts[src] == "" || atoi(f[8]) != 8+peerUDPSize {
+				t.Errorf("datagram not sent by A: %s", l)
+			}
+			udpFrom[aPorts[src]]++
+		case "6":
+			src, dst := atoi(f[3]), atoi(f[4])
+			if bPorts[src] || bPorts[dst] {
+				t.Errorf("B's segment in A's capture: %s", l)
+			}
+			n := atoi(f[5])
+			switch {
+			case src == pa.TCPClient:
+				tcpBytes["client out"] += n
+			case dst == pa.TCPClient:
+				tcpBytes["client in"] += n
+			case dst == pa.Listener:
+				tcpBytes["accepted in"] += n
+			case src == pa.Listener:
+				tcpBytes["accepted out"] += n
+			default:
+				t.Errorf("segment of no connection of A: %s", l)
+			}
+			syns += atoi(f[6])
+			fins += atoi(f[7])
+		default:
+			t.Errorf("unexpected packet: %s", l)
+		}
+	}
+	want := map[string]int{"client out": peerTCPSend, "client in": peerTCPReply, "accepted in": peerAccIn, "accepted out": peerAccReply}
+	for k, v := range want {
+		if tcpBytes[k] != v {
+			t.Errorf("TCP payload %s: %d bytes in the capture, generator moved %d", k, tcpBytes[k], v)
+		}
+	}
+	if udpFrom["udp old"] != peerOldUDP || udpFrom["udp new"] != peerNewUDP {
+		t.Errorf("UDP datagrams in the capture: %v, generator sent %d (old socket) + %d (new socket)", udpFrom, peerOldUDP, peerNewUDP)
+	}
+	// Each connection: SYN and SYN-ACK, a FIN each way.
+	if syns != 4 || fins != 4 {
+		t.Errorf("%d SYN and %d FIN segments, want 4 and 4", syns, fins)
+	}
+	if !strings.Contains(r.stderr, fmt.Sprintf("%d packets captured", len(lines))) || !strings.Contains(r.stderr, "0 packets dropped by kernel") {
+		t.Errorf("summary does not match tshark's %d packets:\n%s", len(lines), r.stderr)
+	}
+	t.Logf("tshark read %d packets: UDP %v, TCP payload %v, %d SYN, %d FIN", len(lines), udpFrom, tcpBytes, syns, fins)
+}
