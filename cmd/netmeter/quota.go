@@ -56,34 +56,14 @@ func (a *app) quotaCheck(w io.Writer, name string, asJSON bool, now time.Time) e
 	if len(a.cfg.Quotas) == 0 {
 		return usageError{fmt.Errorf("no quotas configured: add a quotas: list to the config file (docs/HISTORY.md)")}
 	}
-	loc, err := time.LoadLocation(a.cfg.Timezone)
-	if err != nil {
-		return usageError{err}
-	}
 	st, err := a.openHistory(false)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	var results []quota.Result
-	for _, q := range a.cfg.Quotas {
-		if name != "" && q.Name != name {
-			continue
-		}
-		p, err := quota.Parse(q)
-		if err != nil {
-			return usageError{err}
-		}
-		start, end := p.Bounds(now, loc)
-		var ents []history.Entity
-		for _, n := range p.Names {
-			ents = append(ents, history.Entity{Kind: history.Kind(p.Kind), Name: n})
-		}
-		rx, tx, err := periodUsage(st, ents, start, now)
-		if err != nil {
-			return err
-		}
-		results = append(results, p.Evaluate(now, start, end, rx, tx))
+	results, err := evalQuotas(st, a.cfg.Quotas, name, a.cfg.Timezone, now)
+	if err != nil {
+		return err
 	}
 	if len(results) == 0 {
 		return usageError{fmt.Errorf("no quota named %q", name)}
@@ -130,6 +110,38 @@ func (a *app) quotaCheck(w io.Writer, name string, asJSON bool, now time.Time) e
 // table: periods start at midnight in the store's time zone (the same
 // --timezone), so its days cover a period exactly and outlive the hourly
 // retention.
+// evalQuotas computes the state at now of every quota (only the one called
+// name, if not ""), from the period-to-date usage in st. Periods start in
+// the zone tz. A quota or zone the config check let through but that does
+// not parse is a usage error.
+func evalQuotas(st *history.Store, quotas []quota.Quota, name, tz string, now time.Time) ([]quota.Result, error) {
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	var results []quota.Result
+	for _, q := range quotas {
+		if name != "" && q.Name != name {
+			continue
+		}
+		p, err := quota.Parse(q)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		start, end := p.Bounds(now, loc)
+		var ents []history.Entity
+		for _, n := range p.Names {
+			ents = append(ents, history.Entity{Kind: history.Kind(p.Kind), Name: n})
+		}
+		rx, tx, err := periodUsage(st, ents, start, now)
+		if err != nil {
+			return nil, fmt.Errorf("quota %s: %w", q.Name, err)
+		}
+		results = append(results, p.Evaluate(now, start, end, rx, tx))
+	}
+	return results, nil
+}
+
 func periodUsage(st *history.Store, ents []history.Entity, start, now time.Time) (rx, tx uint64, err error) {
 	rows, err := st.Query(history.Query{Entities: ents, Resolution: history.ResDay, Begin: start, End: now.Add(time.Nanosecond)})
 	if err != nil {

@@ -182,6 +182,10 @@ func (a *app) serve(ctx context.Context) error {
 		var quotas []quota.Result
 		lastPoll := time.Now()
 		srv = srv.With(an, st)
+		qs, tz := a.cfg.Quotas, a.cfg.Timezone
+		srv.WithBilling(func(now time.Time) ([]quota.Result, error) {
+			return evalQuotas(st, qs, "", tz, now)
+		}, loop.Ledger)
 		// Bind before collecting: a port in use fails the start, not later.
 		addr, err := srv.Listen()
 		if err != nil {
@@ -205,7 +209,13 @@ func (a *app) serve(ctx context.Context) error {
 			}
 			if len(a.cfg.Quotas) > 0 {
 				if s.Time.Sub(lastQuota) >= 15*time.Second {
-					quotas, lastQuota = a.evalQuotas(st, s.Time), s.Time
+					qs, qerr := evalQuotas(st, a.cfg.Quotas, "", a.cfg.Timezone, s.Time)
+					if qerr != nil {
+						a.log.Warn("quota usage not evaluated; the last values are kept", "err", qerr)
+					} else {
+						quotas = qs
+					}
+					lastQuota = s.Time
 				}
 				in.Quotas = quotas
 			}
@@ -349,29 +359,3 @@ func (a *app) reload() {
 	a.cfg.LogLevel = cfg.LogLevel
 }
 
-// evalQuotas computes every configured quota's state now (for the gauges).
-func (a *app) evalQuotas(st *history.Store, now time.Time) []quota.Result {
-	loc, err := time.LoadLocation(a.cfg.Timezone)
-	if err != nil {
-		return nil
-	}
-	var out []quota.Result
-	for _, q := range a.cfg.Quotas {
-		p, err := quota.Parse(q)
-		if err != nil {
-			continue
-		}
-		start, end := p.Bounds(now, loc)
-		var ents []history.Entity
-		for _, n := range p.Names {
-			ents = append(ents, history.Entity{Kind: history.Kind(p.Kind), Name: n})
-		}
-		rx, tx, err := periodUsage(st, ents, start, now)
-		if err != nil {
-			a.log.Warn("quota usage", "quota", q.Name, "err", err)
-			continue
-		}
-		out = append(out, p.Evaluate(now, start, end, rx, tx))
-	}
-	return out
-}

@@ -9,6 +9,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -18,13 +19,16 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/netmeter/netmeter/internal/aggregate"
 	"github.com/netmeter/netmeter/internal/health"
 	"github.com/netmeter/netmeter/internal/history"
+	"github.com/netmeter/netmeter/internal/quota"
 	"github.com/netmeter/netmeter/internal/snapshot"
 )
 
@@ -43,6 +47,12 @@ type Options struct {
 	// history endpoints.
 	Analyzer *health.Analyzer
 	History  *history.Store
+	// Quotas, when set, backs /api/v1/quotas: every configured quota's
+	// state at a time (what 'netmeter quota check --json' prints).
+	Quotas func(now time.Time) ([]quota.Result, error)
+	// Ledger, when set, backs /api/v1/ledger: container traffic per billing
+	// account and billing period.
+	Ledger *aggregate.Ledger
 	// UI, when set, is served at / (the embedded web dashboard).
 	UI http.Handler
 	// Stale: /healthz fails when no snapshot arrived for this long
@@ -105,6 +115,13 @@ func loopback(host string) bool {
 // be nil); call it before Listen.
 func (s *Server) With(an *health.Analyzer, st *history.Store) *Server {
 	s.opt.Analyzer, s.opt.History = an, st
+	return s
+}
+
+// WithBilling adds the quota and billing-ledger endpoints' sources (either
+// may be nil); call it before Listen.
+func (s *Server) WithBilling(quotas func(time.Time) ([]quota.Result, error), l *aggregate.Ledger) *Server {
+	s.opt.Quotas, s.opt.Ledger = quotas, l
 	return s
 }
 
@@ -187,6 +204,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/monitors", s.auth(http.HandlerFunc(s.monitors)))
 	mux.Handle("GET /api/v1/history", s.auth(http.HandlerFunc(s.history)))
 	mux.Handle("GET /api/v1/entities", s.auth(http.HandlerFunc(s.entities)))
+	mux.Handle("GET /api/v1/quotas", s.auth(http.HandlerFunc(s.quotas)))
+	mux.Handle("GET /api/v1/ledger", s.auth(http.HandlerFunc(s.ledger)))
 	return mux
 }
 
@@ -336,6 +355,61 @@ func (s *Server) entities(w http.ResponseWriter, r *http.Request) {
 		es = []history.Entity{}
 	}
 	writeJSON(w, es)
+}
+
+// quotas answers every configured quota's state now: {"time", "quotas"},
+// the same document as 'netmeter quota check --json'.
+func (s *Server) quotas(w http.ResponseWriter, _ *http.Request) {
+	now := s.opt.Now()
+	var rs []quota.Result
+	if s.opt.Quotas != nil {
+		var err error
+		if rs, err = s.opt.Quotas(now); err != nil {
+			httpError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+	}
+	if rs == nil {
+		rs = []quota.Result{} // none configured: an empty list, not an error
+	}
+	writeJSON(w, map[string]any{"time": now, "quotas": rs})
+}
+
+// ledger answers ?period=2006-01 (default: the current billing period):
+// {"period", "billing_day", "periods", "entries"}, entries by account.
+func (s *Server) ledger(w http.ResponseWriter, r *http.Request) {
+	l := s.opt.Ledger
+	if l == nil {
+		httpError(w, http.StatusServiceUnavailable, "no billing ledger: the agent runs without the engine")
+		return
+	}
+	period := r.URL.Query().Get("period")
+	if period == "" {
+		period = l.Period(s.opt.Now())
+	} else if _, err := time.Parse("2006-01", period); err != nil {
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("period=%q: want YYYY-MM", period))
+		return
+	}
+	seen := map[string]bool{period: true}
+	periods := []string{period}
+	var entries []aggregate.Entry
+	for _, e := range l.Entries("") {
+		if !seen[e.Period] {
+			seen[e.Period] = true
+			periods = append(periods, e.Period)
+		}
+		if e.Period == period {
+			entries = append(entries, e)
+		}
+	}
+	slices.Sort(periods)
+	slices.SortFunc(entries, func(a, b aggregate.Entry) int {
+		return cmp.Compare(b.Total.TxBytes+b.Total.RxBytes, a.Total.TxBytes+a.Total.RxBytes)
+	})
+	if entries == nil {
+		entries = []aggregate.Entry{}
+	}
+	writeJSON(w, map[string]any{"period": period, "billing_day": l.BillingDay, "periods": periods, "entries": entries})
 }
 
 // history answers ?entity=interface:eth0+eth1&resolution=day&begin=RFC3339&end=RFC3339.

@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netmeter/netmeter/internal/aggregate"
 	"github.com/netmeter/netmeter/internal/health"
 	"github.com/netmeter/netmeter/internal/history"
+	"github.com/netmeter/netmeter/internal/quota"
 	"github.com/netmeter/netmeter/internal/snapshot"
 )
 
@@ -198,5 +200,67 @@ func TestEventsStream(t *testing.T) {
 	}()
 	if next := read(); !strings.Contains(next, `"time":"1970-01-01T00:00:02Z"`) {
 		t.Errorf("next event %q", next)
+	}
+}
+
+// The billing endpoints: quota states as 'quota check --json' has them, and
+// the ledger's accounts of a period, busiest first, with the periods known.
+func TestBillingEndpoints(t *testing.T) {
+	now := time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)
+	l, err := aggregate.NewLedger(15, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	book := func(at time.Time, account string, tx uint64) {
+		l.Add(at, []snapshot.Container{{Account: account, Delta: snapshot.Traffic{TxBytes: tx}}})
+	}
+	book(now.AddDate(0, -1, 0), "acme", 7)   // period 2026-02
+	book(now.Add(-time.Hour), "acme", 100)   // 2026-03
+	book(now.Add(-time.Hour), "globex", 900) // 2026-03
+	q := quota.Result{Name: "uplink", Entity: "interface:eth0", Used: 42, Limit: 100, Status: quota.StatusOK}
+	s, _ := New(Options{Now: func() time.Time { return now }})
+	s.WithBilling(func(at time.Time) ([]quota.Result, error) {
+		if !at.Equal(now) {
+			t.Errorf("quotas evaluated at %v, want %v", at, now)
+		}
+		return []quota.Result{q}, nil
+	}, l)
+	h := s.Handler()
+
+	code, body := get(t, h, "/api/v1/quotas", "")
+	var qr struct {
+		Quotas []quota.Result `json:"quotas"`
+	}
+	if err := json.Unmarshal([]byte(body), &qr); code != 200 || err != nil || len(qr.Quotas) != 1 || qr.Quotas[0] != q {
+		t.Errorf("quotas: %d %s", code, body)
+	}
+	code, body = get(t, h, "/api/v1/ledger", "")
+	var lr struct {
+		Period     string            `json:"period"`
+		BillingDay int               `json:"billing_day"`
+		Periods    []string          `json:"periods"`
+		Entries    []aggregate.Entry `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(body), &lr); code != 200 || err != nil {
+		t.Fatalf("ledger: %d %s", code, body)
+	}
+	if lr.Period != "2026-03" || lr.BillingDay != 15 || strings.Join(lr.Periods, ",") != "2026-02,2026-03" ||
+		len(lr.Entries) != 2 || lr.Entries[0].Account != "globex" || lr.Entries[1].Total.TxBytes != 100 {
+		t.Errorf("ledger now: %+v", lr)
+	}
+	if code, body = get(t, h, "/api/v1/ledger?period=2026-02", ""); !strings.Contains(body, `"account":"acme"`) || strings.Contains(body, "globex") {
+		t.Errorf("ledger 2026-02: %d %s", code, body)
+	}
+	if code, _ = get(t, h, "/api/v1/ledger?period=March", ""); code != http.StatusBadRequest {
+		t.Errorf("bad period: %d, want 400", code)
+	}
+
+	// Without quotas configured: an empty list; without a ledger: 503.
+	bare, _ := New(Options{})
+	if code, body = get(t, bare.Handler(), "/api/v1/quotas", ""); code != 200 || !strings.Contains(body, `"quotas":[]`) {
+		t.Errorf("no quotas: %d %s", code, body)
+	}
+	if code, _ = get(t, bare.Handler(), "/api/v1/ledger", ""); code != http.StatusServiceUnavailable {
+		t.Errorf("no ledger: %d, want 503", code)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netmeter/netmeter/internal/containertest"
 	"github.com/netmeter/netmeter/internal/history"
 	"github.com/netmeter/netmeter/internal/testnet"
 )
@@ -138,6 +140,20 @@ type driverPage struct {
 		Periods  int     `json:"periods"`
 		RxBytes  float64 `json:"rxBytes"`
 	} `json:"hourly"`
+	// billing
+	Quotas []struct {
+		Name       string  `json:"name"`
+		Used       float64 `json:"used"`
+		Limit      float64 `json:"limit"`
+		Status     string  `json:"status"`
+		Cumulative float64 `json:"cumulative"`
+		Charts     int     `json:"charts"`
+	} `json:"quotas"`
+	Accounts []struct {
+		Account   string  `json:"account"`
+		RxPayload float64 `json:"rxPayload"`
+		RxBytes   float64 `json:"rxBytes"`
+	} `json:"accounts"`
 	// health
 	Indicators []struct {
 		ID      string `json:"id"`
@@ -213,6 +229,11 @@ health:
   monitors:
     - name: browser-test
       remote: {groups: [browser-test]}
+quotas:
+  - name: seeded-month
+    entity: interface:nmseed0
+    limit: 50GiB
+    period: month
 `
 	cfgPath := filepath.Join(dir, "netmeter.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
@@ -275,6 +296,19 @@ health:
 	sent, err := testnet.SendTCP(ctx, (&net.Dialer{}).DialContext, burst.Addr().String(), burstBytes, 1)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A container (hand-made: a cgroup with a runtime-like path and a
+	// namespace) receives an exact byte count: the billing ledger books it
+	// to its account (its short id: no runtime names it).
+	hm := containertest.NewHandMadeNet(t)
+	ctr := containertest.HandMade(t, containertest.HandMadeOpts{Net: hm})
+	sink := ctr.Sink(t, 8080)
+	const ctrBytes = 1_234_567
+	if _, err := containertest.SendCount(ctx, hm.HostDial, netip.AddrPortFrom(ctr.IP, 8080).String(), ctrBytes); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := sink.Wait(ctx); err != nil || got != ctrBytes {
+		t.Fatalf("container sink got %d, %v", got, err)
 	}
 	time.Sleep(3 * time.Second) // into a snapshot and the analyzer's ring
 
@@ -379,6 +413,37 @@ health:
 	}
 	if h.Hourly.Periods != 365*24 || uint64(h.Hourly.RxBytes) != seedRx {
 		t.Errorf("history (hour): %d periods, rx %.0f; seeded %d hours, rx %d", h.Hourly.Periods, h.Hourly.RxBytes, 365*24, seedRx)
+	}
+
+	// Quotas: the seeded interface's usage this month (UTC), as the quota
+	// counts it: whole days that began in the period.
+	monthStart := time.Date(time.Now().UTC().Year(), time.Now().UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+	var month uint64
+	for _, r := range seeded {
+		if !r.Start.Before(monthStart) {
+			month += r.RxBytes + r.TxBytes
+		}
+	}
+	bill := res.Pages["billing"]
+	if len(bill.Quotas) != 1 || bill.Quotas[0].Name != "seeded-month" {
+		t.Fatalf("billing: quotas %+v, want seeded-month", bill.Quotas)
+	}
+	q := bill.Quotas[0]
+	t.Logf("billing: quota %s used %.0f of %.0f (%s); chart cumulative %.0f; ledger %+v", q.Name, q.Used, q.Limit, q.Status, q.Cumulative, bill.Accounts)
+	if uint64(q.Used) != month || uint64(q.Cumulative) != month || q.Limit != 50<<30 || q.Status != "ok" || q.Charts != 1 {
+		t.Errorf("billing: quota shows used %.0f, chart %.0f, limit %.0f, %s, %d charts; seeded this month %d of 50 GiB", q.Used, q.Cumulative, q.Limit, q.Status, q.Charts, month)
+	}
+	var booked bool
+	for _, a := range bill.Accounts {
+		if a.Account == ctr.ID[:12] {
+			booked = true
+			if a.RxPayload != ctrBytes || a.RxBytes < ctrBytes {
+				t.Errorf("billing: account %s received %.0f payload bytes (%.0f IP bytes); the test sent %d", a.Account, a.RxPayload, a.RxBytes, ctrBytes)
+			}
+		}
+	}
+	if !booked {
+		t.Errorf("billing: no ledger row for the container's account %s among %+v", ctr.ID[:12], bill.Accounts)
 	}
 
 	ids := map[string]int{}

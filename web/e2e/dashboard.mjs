@@ -133,6 +133,25 @@ await visit('history', `history?kind=${hk}&e=${encodeURIComponent(hn)}&res=day&r
   return facts;
 });
 
+await visit('billing', 'billing', async (page) => {
+  await page.waitForSelector('[data-quota] .chart[data-cumulative]');
+  await page.waitForSelector('#main tr[data-account], #main .empty');
+  const quotas = await page.$$eval('[data-quota]', (els) => els.map((el) => ({
+    name: el.dataset.quota,
+    used: Number(el.dataset.used),
+    limit: Number(el.dataset.limit),
+    status: el.dataset.status,
+    cumulative: Number(el.querySelector('.chart').dataset.cumulative),
+    charts: el.querySelectorAll('canvas').length,
+  })));
+  const accounts = await page.$$eval('#main tr[data-account]', (trs) => trs.map((tr) => ({
+    account: tr.dataset.account,
+    rxPayload: Number(tr.querySelector('[data-field="rx-bytes"]').dataset.payload),
+    rxBytes: Number(tr.querySelector('[data-field="rx-bytes"]').dataset.value),
+  })));
+  return { quotas, accounts };
+});
+
 await visit('health', 'health', async (page) => {
   await page.waitForSelector('[data-indicator]');
   await page.waitForTimeout(3000);
@@ -150,7 +169,7 @@ await visit('health', 'health', async (page) => {
 
 // Phone and dark: every page renders there too, without errors.
 for (const [variant, options] of [['phone', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, colorScheme: 'light' }], ['dark', { ...desktop, colorScheme: 'dark' }]]) {
-  for (const id of ['overview', 'top', 'topology', 'history', 'health']) {
+  for (const id of ['overview', 'top', 'topology', 'history', 'billing', 'health']) {
     await visit(`${id}-${variant}`, out.pages[id].route, async (page) => {
       await page.waitForSelector('main h1');
       await page.waitForTimeout(2500);

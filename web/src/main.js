@@ -6,13 +6,14 @@ import { on } from './bus.js';
 import * as fmt from './format.js';
 import { HealthFeed } from './healthfeed.js';
 import { Live } from './live.js';
+import * as billing from './pages/billing.js';
 import * as health from './pages/health.js';
 import * as historyPage from './pages/history.js';
 import * as overview from './pages/overview.js';
 import * as top from './pages/top.js';
 import * as topology from './pages/topology.js';
 
-const PAGES = { overview, top, topology, history: historyPage, health };
+const PAGES = { overview, top, topology, history: historyPage, billing, health };
 
 const live = new Live();
 const healthFeed = new HealthFeed(live);

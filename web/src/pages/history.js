@@ -90,7 +90,7 @@ export function mount(root, params, ctx) {
   const downloads = h('p', { class: 'links' },
     h('button', { type: 'button', onclick: () => download('csv') }, 'Download CSV'), ' ',
     h('button', { type: 'button', onclick: () => download('json') }, 'Download JSON'));
-  root.append(h('h1', { tabindex: -1 }, 'History'), form, summary,
+  root.append(h('div', { class: 'section-head' }, h('h1', { tabindex: -1 }, 'History'), h('a', { href: '#/billing' }, 'Quotas and billing periods →')), form, summary,
     h('section', { 'aria-label': 'Chart' }, chartBox, h('p', { class: 'muted small' }, 'Drag across the chart to zoom, double-click to zoom out. Shaded: the agent was not running.')),
     gapsBox, h('section', { 'aria-labelledby': 'hist-table' }, h('div', { class: 'section-head' }, h('h2', { id: 'hist-table' }, 'Table'), downloads), tableBox));
 
