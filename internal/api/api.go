@@ -457,6 +457,9 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	if rows == nil {
 		rows = []history.Row{}
 	}
+	if gaps == nil {
+		gaps = []history.Gap{}
+	}
 	writeJSON(w, map[string]any{"entity": q.Get("entity"), "resolution": res, "rows": rows, "gaps": gaps})
 }
 
