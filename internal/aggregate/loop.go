@@ -90,6 +90,10 @@ func (l *Loop) Poll() (snapshot.Snapshot, error) {
 			Sockets:  len(r.Live),
 			MapFull:  st.CountStoreFail + st.TimewaitFull + st.BucketFull,
 			RingLost: st.RingFull + st.PendingDropped,
+			Kind:     "ebpf",
+		}
+		if d, ok := l.Engine.(interface{ Describe(*snapshot.EngineStats) }); ok {
+			d.Describe(s.Engine) // another engine says what it is
 		}
 	}
 	if l.Enrich != nil {

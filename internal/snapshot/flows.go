@@ -128,8 +128,20 @@ type Bucket struct {
 	Delta    Traffic `json:"delta"`
 }
 
-// EngineStats says how complete the eBPF engine's view is.
+// EngineStats says which engine measured processes and connections, and how
+// complete its view is.
 type EngineStats struct {
+	// Kind is "ebpf" (per-socket counters in the kernel) or "classic"
+	// (packet capture joined to /proc, where eBPF cannot load).
+	Kind string `json:"kind"`
+	// Approximate is set when the numbers are estimates: the classic
+	// engine misses connections that come and go between two /proc scans
+	// (their bytes are unattributed), and loses packets when its ring is
+	// full.
+	Approximate bool `json:"approximate"`
+	// CaptureDropped counts packets the classic engine's capture ring had
+	// no room for (the kernel's PACKET_STATISTICS drops), since start.
+	CaptureDropped uint64 `json:"capture_dropped"`
 	// Sockets is the number of sockets with counters in the kernel.
 	Sockets int `json:"sockets"`
 	// MapFull counts updates refused because a bounded map was full; those
