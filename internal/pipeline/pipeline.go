@@ -1,6 +1,6 @@
 // Package pipeline wires sources to aggregation: it opens the interface
-// reader of a namespace and, when allowed, the eBPF engine with /proc
-// attribution, and returns the polling loop that turns them into Snapshots.
+// reader of a namespace and, when allowed, the eBPF engine (or, where it
+// cannot load, the classic capture engine) with /proc attribution, and returns the polling loop that turns them into Snapshots.
 // The CLI and the SDK both build their collection this way.
 package pipeline
 
@@ -20,6 +20,7 @@ import (
 	"github.com/netmeter/netmeter/internal/attribution/procfs"
 	"github.com/netmeter/netmeter/internal/nsutil"
 	"github.com/netmeter/netmeter/internal/snapshot"
+	"github.com/netmeter/netmeter/internal/source/classic"
 	"github.com/netmeter/netmeter/internal/source/engine"
 	"github.com/netmeter/netmeter/internal/source/iface"
 	"github.com/netmeter/netmeter/internal/source/nftcount"
@@ -35,8 +36,11 @@ type Config struct {
 	NetnsName string
 	// Source is "auto", "netlink" or "procfs".
 	Source string
-	// Engine is "auto" (load it if possible), "on" (fail without it) or
-	// "off".
+	// Engine selects what measures processes and connections: "ebpf" (or
+	// its older name "on": the eBPF engine, fail without it), "classic"
+	// (packet capture joined to /proc, approximate; only the namespace at
+	// NetnsPath), "auto" (eBPF if it loads, else classic, logging why) or
+	// "off" (interfaces only).
 	Engine         string
 	MaxLinkRate    float64
 	MaxConnections int
@@ -70,8 +74,12 @@ type Config struct {
 // Pipeline is an opened set of sources and the loop over them.
 type Pipeline struct {
 	Loop *aggregate.Loop
-	// EngineErr says why the engine is not running under Engine "auto".
+	// EngineErr says why the eBPF engine is not running under Engine
+	// "auto" (the classic engine then runs, unless it failed too: see
+	// EngineKind).
 	EngineErr error
+	// EngineKind is the engine that runs: "ebpf", "classic" or "" (none).
+	EngineKind string
 	// HealthErr says why the TCP health hooks are not running.
 	HealthErr error
 	// Ledger is the billing ledger when Config.StateFile is set.
@@ -249,22 +257,45 @@ func Open(cfg Config) (*Pipeline, error) {
 		p.Close()
 		return nil, err
 	}
-	// Read /proc the moment a process stamps a socket: short-lived
-	// processes (a `docker exec`, a cron job) are gone by the next reading.
-	onOwner := func(o engine.Owner) { res.Lookup(int(o.TGID), procfs.StartTicksFromBoottime(o.StartBoottime)) }
-	eng, err := engine.Open(engine.Options{PinPath: cfg.PinPath, OnOwner: onOwner})
-	if err != nil {
-		if cfg.Engine == "on" {
-			p.Close()
-			return nil, err
+	var eng *engine.Engine
+	if cfg.Engine != "classic" {
+		// Read /proc the moment a process stamps a socket: short-lived
+		// processes (a `docker exec`, a cron job) are gone by the next reading.
+		onOwner := func(o engine.Owner) { res.Lookup(int(o.TGID), procfs.StartTicksFromBoottime(o.StartBoottime)) }
+		eng, err = engine.Open(engine.Options{PinPath: cfg.PinPath, OnOwner: onOwner})
+		if err != nil {
+			if cfg.Engine == "on" || cfg.Engine == "ebpf" {
+				p.Close()
+				return nil, err
+			}
+			p.EngineErr = err
+			log.Warn("eBPF engine unavailable: falling back to the classic engine (packet capture and /proc, approximate)",
+				"component", "engine", "reason", err)
+			eng = nil
 		}
-		p.EngineErr = err
-		log.Warn("eBPF engine unavailable: interfaces only", "component", "engine", "reason", err)
-		return p, nil
 	}
-	p.closers = append(p.closers, eng.Close)
-	p.Loop.Engine = eng
-	if !cfg.NoTCPHealth {
+	if eng != nil {
+		p.closers = append(p.closers, eng.Close)
+		p.Loop.Engine = eng
+		p.EngineKind = "ebpf"
+	} else {
+		ce, err := classic.Open(classic.Options{NetnsPath: cfg.NetnsPath, Lookup: func(pid int) (procfs.Info, bool) {
+			return res.Lookup(pid, 0)
+		}})
+		if err != nil {
+			if cfg.Engine == "classic" {
+				p.Close()
+				return nil, err
+			}
+			p.EngineErr = errors.Join(p.EngineErr, err)
+			log.Warn("classic engine unavailable too: interfaces only", "component", "engine", "reason", err)
+			return p, nil
+		}
+		p.closers = append(p.closers, ce.Close)
+		p.Loop.Engine = ce
+		p.EngineKind = classic.Kind
+	}
+	if !cfg.NoTCPHealth && eng != nil {
 		hs, err := tcphealth.Open(tcphealth.Options{NoRTTSamples: cfg.NoRTTSamples})
 		if err != nil {
 			// Traffic numbers do not depend on it: go on without.
@@ -314,7 +345,7 @@ func Open(cfg Config) (*Pipeline, error) {
 		// Per-socket state only continues a pinned engine that went on
 		// counting; otherwise the counters restarted and only totals carry.
 		var flows *aggregate.Flows
-		if eng.Reopened() {
+		if eng != nil && eng.Reopened() {
 			flows = p.Loop.Flows
 		}
 		if _, err := aggregate.LoadCheckpoint(cfg.StateFile, time.Now(), l, flows); err != nil {
