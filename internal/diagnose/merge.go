@@ -68,7 +68,9 @@ func merge(r0, r1 *reading) Evidence {
 		o := os[sockKey(*s)]
 		s.RecvQ.Start, s.SendQ.Start, s.Drops.Start = o.RecvQ.End, o.SendQ.End, o.Drops.End
 	}
-	slices.SortFunc(ev.Sockets, func(a, b Socket) int { return cmp.Compare(sockKey(a), sockKey(b)) })
+	slices.SortFunc(ev.Sockets, func(a, b Socket) int {
+		return cmp.Or(cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Inode, b.Inode))
+	})
 	return ev
 }
 

@@ -27,9 +27,12 @@ func ParseSNMP(b []byte) (map[string]uint64, error) {
 		if !ok {
 			return nil, fmt.Errorf("line %q: no group", sc.Text())
 		}
-		if head == nil || g != group {
+		if head == nil {
 			head, group = fields[1:], g
 			continue
+		}
+		if g != group {
+			return nil, fmt.Errorf("group %s: names without values", group)
 		}
 		if len(fields)-1 != len(head) {
 			return nil, fmt.Errorf("group %s: %d names, %d values", g, len(head), len(fields)-1)

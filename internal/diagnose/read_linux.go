@@ -204,6 +204,9 @@ func handleString(h uint32) string {
 	case netlink.HANDLE_NONE:
 		return "0:"
 	}
+	if h&0xffff == 0 {
+		return fmt.Sprintf("%x:", h>>16)
+	}
 	return fmt.Sprintf("%x:%x", h>>16, h&0xffff)
 }
 

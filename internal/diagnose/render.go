@@ -201,12 +201,12 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "  %-12s   %s: %s (%s)\n", "", n.Check, n.Why, strings.ReplaceAll(n.Status, "_", " "))
 		}
 	}
-	b.WriteString("\nKernel drop reasons during the window: ")
+	b.WriteString("\nKernel drop reasons during the window:")
 	switch {
 	case !r.DropTracing:
-		b.WriteString("not traced (see the kernel layer's note)\n")
+		b.WriteString(" not traced (see the kernel layer's note)\n")
 	case len(r.Drops) == 0:
-		b.WriteString("none\n")
+		b.WriteString(" none\n")
 	default:
 		b.WriteString("\n")
 		for _, d := range r.Drops {

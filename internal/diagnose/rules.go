@@ -208,10 +208,20 @@ func qdiscRules(ev *Evidence) []Finding {
 			}
 			fix = fmt.Sprintf("traffic exceeds the shaped rate: raise the rate or the limit (tc qdisc change dev %s %s %s rate … limit …), or remove the shaper if it is not wanted", q.Link, parentArg(q.Parent), q.Kind)
 		}
-		out = append(out, Finding{
+		f := Finding{
 			Layer: LayerKernel, Kind: "qdisc_drops", Severity: Critical, Subject: subj, Rate: perSec(d, w),
 			Title: title, Evidence: evd, Fix: fix,
-		})
+		}
+		// The sender whose packets the queue drops most, from drop tracing.
+		for _, dr := range ev.Drops { // most first
+			if dr.Reason == "QDISC_DROP" && dr.Link == q.Link && dr.Owner != nil {
+				f.Owner = dr.Owner
+				f.Evidence = append(f.Evidence, fmt.Sprintf("most dropped packets are sent by %s (pid %d) from socket %s (%d in the window)",
+					dr.Owner.Comm, dr.Owner.PID, dr.Socket, dr.Packets))
+				break
+			}
+		}
+		out = append(out, f)
 	}
 	return out
 }
