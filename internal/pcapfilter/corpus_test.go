@@ -260,6 +260,19 @@ func corpusL3(r *rand.Rand) []l3packet {
 		b[0] = byte(r.IntN(16))<<4 | 5
 		add(fmt.Sprintf("v4 with version %d", b[0]>>4), etherIPv4, b)
 	}
+	// The traffic of internal/source/capture's live comparison with
+	// tcpdump, so its expressions are checked here too (no random draws:
+	// the packets above stay as they were).
+	for _, pr := range []uint8{protoTCP, protoUDP} {
+		for _, ports := range [][2]uint16{{40000, 5000}, {5000, 40000}, {40000, 6000}, {6000, 40000}, {40000, 7777}, {40000, 8080}, {8080, 40000}, {40000, 9999}} {
+			add(fmt.Sprintf("live v4 %s %d>%d", protoName(pr), ports[0], ports[1]), etherIPv4,
+				ipv4(v4("10.0.0.1"), v4("10.0.0.2"), v4opts{protoRaw: pr}, transport(pr, ports[0], ports[1])))
+			add(fmt.Sprintf("live v4 %s %d>%d back", protoName(pr), ports[0], ports[1]), etherIPv4,
+				ipv4(v4("10.0.0.2"), v4("10.0.0.1"), v4opts{protoRaw: pr}, transport(pr, ports[0], ports[1])))
+			add(fmt.Sprintf("live v6 %s %d>%d", protoName(pr), ports[0], ports[1]), etherIPv6,
+				ipv6(v6("2001:db8::1"), v6("2001:db8::2"), nil, pr, 0, transport(pr, ports[0], ports[1])))
+		}
+	}
 	return ps
 }
 

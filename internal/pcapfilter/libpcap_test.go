@@ -114,6 +114,22 @@ var equivalenceExprs = []string{
 	"net 10.0.0.0 / 8",
 	"ip6 proto \\udp",
 	"proto \\tcp",
+
+	// netmeter capture's live table (internal/source/capture), compared
+	// there with tcpdump on real traffic.
+	"host 10.0.0.2",
+	"dst host 10.0.0.2 and udp",
+	"port 5000",
+	"tcp port 8080",
+	"udp and not port 5000",
+	"portrange 5000-6000",
+	"tcp and (port 8080 or port 9999)",
+	"src net 10.0.0.0/8 and dst port 7777",
+	"ip6 and udp",
+	"host 2001:db8::1",
+	"dst host 10.0.0.1 or dst host 2001:db8::1",
+	"udp dst portrange 5000-5999 or icmp",
+	"src port 6000 or dst port 9999",
 }
 
 var linkTypes = []LinkType{LinkTypeEthernet, LinkTypeLinuxSLL, LinkTypeLinuxSLL2, LinkTypeRaw}
