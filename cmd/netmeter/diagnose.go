@@ -50,7 +50,12 @@ With --watch it runs until interrupted (or --count reports) and exits 0.`,
   sudo netmeter diagnose eth0 --window 5s
   sudo netmeter --netns blue diagnose --json
   sudo netmeter diagnose --watch            # re-check every window, print what changed`,
-		Args: cobra.MaximumNArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageError{fmt.Errorf("diagnose takes at most one interface, got %d arguments", len(args))}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if window < 100*time.Millisecond {
 				return usageError{fmt.Errorf("--window %v is too short (at least 100ms)", window)}
