@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/netmeter/netmeter/internal/aggregate"
 	"github.com/netmeter/netmeter/internal/output"
 	"github.com/netmeter/netmeter/internal/snapshot"
 )
@@ -83,7 +85,16 @@ func (a *app) ifstat(ctx context.Context, w io.Writer, o ifstatOpts) error {
 	if o.watch > 0 {
 		a.cfg.Interval = o.watch
 	}
-	ch, stop, err := a.stream(ctx, o.engine)
+	var setup []func(*aggregate.Loop) error
+	if o.engine {
+		setup = append(setup, func(l *aggregate.Loop) error {
+			if l.Engine == nil {
+				return errors.New("top needs an engine: neither the eBPF engine nor the classic capture could start (see the warnings above)")
+			}
+			return nil
+		})
+	}
+	ch, stop, err := a.stream(ctx, o.engine, setup...)
 	if err != nil {
 		return err
 	}
@@ -128,9 +139,15 @@ func (a *app) printIfstat(ch <-chan snapshot.Snapshot, w io.Writer, o ifstatOpts
 // printTables prints the interface table (ifstat), or the process and
 // connection tables (top).
 func (a *app) printTables(w io.Writer, s snapshot.Snapshot, o ifstatOpts, topt output.TableOptions) error {
-	switch o.view {
-	case "":
+	if o.view == "" {
 		return output.Table(w, s, topt)
+	}
+	if note := output.EngineNote(s); note != "" {
+		if _, err := fmt.Fprintln(w, note); err != nil {
+			return err
+		}
+	}
+	switch o.view {
 	case "processes":
 		return output.Processes(w, s, topt)
 	case "connections":
@@ -155,8 +172,11 @@ func newTop(a *app) *cobra.Command {
 		Long: `Print which processes and connections use the network: per process the IP
 bytes sent and received per second and since start, payload bytes, sockets;
 per connection both endpoints, protocol, owner (and the peer process of a
-local connection) and rates. Needs the eBPF engine: root, or CAP_BPF,
-CAP_NET_ADMIN and CAP_PERFMON, and a kernel with BTF.
+local connection) and rates. The eBPF engine needs root, or CAP_BPF,
+CAP_NET_ADMIN and CAP_PERFMON, and a kernel with BTF; where it cannot load,
+--engine auto (the default) falls back to the classic engine (packet capture
+joined to /proc, CAP_NET_RAW; one namespace), whose numbers are marked
+approximate. --engine ebpf or --engine classic chooses one.
 
 --once prints one snapshot after one --interval; --watch N prints one per N
 seconds. With --json each snapshot is one JSON document per line; the schema
@@ -184,9 +204,8 @@ is docs/TOP_JSON.md (and docs/IFSTAT_JSON.md for interfaces).`,
 				return usageError{fmt.Errorf("--view %q is not one of all, processes, connections, containers", o.view)}
 			}
 			if a.cfg.Engine == "off" {
-				return usageError{fmt.Errorf("top needs the eBPF engine; --engine off was given")}
+				return usageError{fmt.Errorf("top needs an engine (ebpf or classic); --engine off was given")}
 			}
-			a.cfg.Engine = "on"
 			return a.ifstat(cmd.Context(), cmd.OutOrStdout(), o)
 		},
 	}

@@ -104,6 +104,20 @@ func Connections(w io.Writer, s snapshot.Snapshot, opt TableOptions) error {
 	return flush(w, rows, align)
 }
 
+// EngineNote is the line printed above the process and connection tables
+// when their numbers are approximate (the classic engine): "" otherwise.
+func EngineNote(s snapshot.Snapshot) string {
+	e := s.Engine
+	if e == nil || !e.Approximate {
+		return ""
+	}
+	note := "approximate: " + e.Kind + " engine (packet capture joined to /proc; connections shorter than a /proc scan are partly unattributed)"
+	if e.CaptureDropped > 0 {
+		note += fmt.Sprintf("; %d packets dropped by the capture ring", e.CaptureDropped)
+	}
+	return note
+}
+
 // RTTText is a connection's smoothed RTT ("850µs", "12.4ms", "1.20s"), "-"
 // without TCP health.
 func RTTText(t *snapshot.TCPStats) string {

@@ -184,3 +184,13 @@ func TestNames(t *testing.T) {
 		t.Errorf("BucketRates with no interval = %v, %v; want 0, 0", tx, rx)
 	}
 }
+
+func TestEngineNote(t *testing.T) {
+	if n := EngineNote(snapshot.Snapshot{Engine: &snapshot.EngineStats{Kind: "ebpf"}}); n != "" {
+		t.Errorf("eBPF: %q", n)
+	}
+	n := EngineNote(snapshot.Snapshot{Engine: &snapshot.EngineStats{Kind: "classic", Approximate: true, CaptureDropped: 3}})
+	if !strings.HasPrefix(n, "approximate: classic engine") || !strings.Contains(n, "3 packets dropped") {
+		t.Errorf("classic: %q", n)
+	}
+}

@@ -75,6 +75,10 @@ func TestFlowViewGolden(t *testing.T) {
 	noEngine := series(3) // interfaces only: the engine is not running
 	emptyEngine := snaps[4]
 	emptyEngine.Processes, emptyEngine.Connections, emptyEngine.Unattributed = nil, nil, nil
+	classic := flowSeries(5) // the classic engine: approximate, marked so
+	for i := range classic {
+		classic[i].Engine = &snapshot.EngineStats{Kind: "classic", Approximate: true, CaptureDropped: 12, Sockets: 7}
+	}
 	view := func(v ViewKind) Options { return Options{View: v} }
 	tests := []struct {
 		name string
@@ -86,6 +90,7 @@ func TestFlowViewGolden(t *testing.T) {
 		{"procs_totals", 80, 24, func() Model { return keys(feed(New(nil, view(ViewProcesses)), snaps...), "t", "t") }},
 		{"procs_wide", 132, 30, func() Model { return feed(New(nil, view(ViewProcesses)), snaps...) }},
 		{"procs_no_engine", 80, 24, func() Model { return feed(New(nil, view(ViewProcesses)), noEngine...) }},
+		{"procs_classic", 132, 30, func() Model { return feed(New(nil, view(ViewProcesses)), classic...) }},
 		{"procs_empty", 80, 24, func() Model { return feed(New(nil, view(ViewProcesses)), emptyEngine) }},
 		{"conns", 80, 24, func() Model { return feed(New(nil, view(ViewConnections)), snaps...) }},
 		{"conns_now", 80, 24, func() Model { return keys(feed(New(nil, view(ViewConnections)), snaps...), "t", "s") }},

@@ -324,7 +324,7 @@ func (m Model) flowBody(w int) []string {
 		cols = m.procColumns()
 	}
 	if m.snap.Engine == nil && len(rows) == 0 {
-		return []string{"", "  no " + what + ": the eBPF engine is not running (" + needs + " traffic needs it)"}
+		return []string{"", "  no " + what + ": no engine is running (" + needs + " traffic needs the eBPF or the classic engine)"}
 	}
 	lines := []string{m.totalsLine(tot)}
 	per := m.linesPerRow(v)
@@ -411,6 +411,12 @@ func (m Model) totalsLine(t flowTotals) string {
 	fmt.Fprintf(&b, "  sent %s  recv %s", styleTx.Render(m.rateText(pick(t.tx))), styleRx.Render(m.rateText(pick(t.rx))))
 	fmt.Fprintf(&b, "  │  cum sent %s  recv %s", output.FormatBytes(t.total.TxBytes), output.FormatBytes(t.total.RxBytes))
 	if e := m.snap.Engine; e != nil {
+		if e.Approximate {
+			b.WriteString("  " + styleHot.Render("≈ approximate ("+e.Kind+" engine)"))
+		}
+		if e.CaptureDropped > 0 {
+			b.WriteString("  " + styleHot.Render(fmt.Sprintf("capture dropped %d", e.CaptureDropped)))
+		}
 		if e.MapFull > 0 {
 			b.WriteString("  " + styleHot.Render(fmt.Sprintf("map full %d", e.MapFull)))
 		}
