@@ -112,7 +112,12 @@ export function lineOptions(series, yFmt, { yMin0 = true, minMax = 1 } = {}) {
   // Axis labels: 0 reads "0", fractions of whole counts are left out.
   const tick = (v) => (v === 0 ? '0' : yFmt === fmt.count && !Number.isInteger(v) ? '' : yFmt(v));
   return (width, th) => ({
-    scales: { x: { time: true }, y: yMin0 ? { range: (u, min, max) => [0, Math.max(max || 0, minMax) * 1.15] } : {} },
+    scales: {
+      // At least a minute wide: a few seconds of samples would get
+      // millisecond ticks (":44.500").
+      x: { time: true, range: (u, min, max) => (min != null && max != null && max - min < 60 ? [max - 60, max] : [min, max]) },
+      y: yMin0 ? { range: (u, min, max) => [0, Math.max(max || 0, minMax) * 1.15] } : {},
+    },
     axes: axes(th, tick, 70),
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },
