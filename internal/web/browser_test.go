@@ -24,8 +24,9 @@ import (
 
 // EnvScreenshots names a directory for the browser test's screenshots (one
 // PNG per page, desktop, phone and dark); by default they go to a temporary
-// directory. `NETMETER_SCREENSHOTS=$PWD/docs/screenshots go test -run
-// Browser ./internal/web/` refreshes the README's.
+// directory. The README shows eight of them from docs/screenshots: take
+// them with `NETMETER_SCREENSHOTS=/tmp/shots go test -run Browser
+// ./internal/web/` and copy the ones docs/screenshots holds.
 const EnvScreenshots = "NETMETER_SCREENSHOTS"
 
 // requireTool finds a program (env overrides the name) or skips; it fails
