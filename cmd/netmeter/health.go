@@ -22,6 +22,9 @@ type analysisOpts struct {
 	watch    bool          // print after every interval instead
 	count    int           // with watch: stop after this many prints (0 = until interrupted)
 	json     bool
+	// approximate, when set, is told whether the engine's numbers are
+	// approximate (the classic engine).
+	approximate *bool
 }
 
 func (o *analysisOpts) register(cmd *cobra.Command, defDuration time.Duration) {
@@ -47,6 +50,11 @@ func (a *app) analyze(ctx context.Context, o analysisOpts, show func(*health.Ana
 	loop, closeSrc, err := a.openLoop(true)
 	if err != nil {
 		return err
+	}
+	if d, ok := loop.Engine.(interface{ Describe(*snapshot.EngineStats) }); ok && o.approximate != nil {
+		var es snapshot.EngineStats
+		d.Describe(&es)
+		*o.approximate = es.Approximate
 	}
 	an, err := pipeline.Analyze(loop, a.cfg.Health)
 	if err != nil {
@@ -120,6 +128,8 @@ over a window by bytes, rate, retransmissions, RTT or drops. Needs root.`,
 				}
 			}
 			w := cmd.OutOrStdout()
+			var approx bool
+			o.approximate = &approx
 			return a.analyze(cmd.Context(), o, func(an *health.Analyzer) error {
 				fl, err := an.TopFlows(window, by, limit)
 				if err != nil {
@@ -127,11 +137,15 @@ over a window by bytes, rate, retransmissions, RTT or drops. Needs root.`,
 				}
 				if o.json {
 					return writeJSONLine(w, struct {
-						Time   time.Time     `json:"time"`
-						By     string        `json:"by"`
-						Window int64         `json:"window_ms"`
-						Flows  []health.Flow `json:"flows"`
-					}{time.Now(), by, window.Milliseconds(), fl})
+						Time        time.Time     `json:"time"`
+						By          string        `json:"by"`
+						Window      int64         `json:"window_ms"`
+						Approximate bool          `json:"approximate,omitempty"`
+						Flows       []health.Flow `json:"flows"`
+					}{time.Now(), by, window.Milliseconds(), approx, fl})
+				}
+				if approx {
+					fmt.Fprintln(w, "approximate: classic engine (packet capture joined to /proc; no RTT, retransmissions or drops)")
 				}
 				return flowsTable(w, fl)
 			})
