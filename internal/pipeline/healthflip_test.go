@@ -61,23 +61,78 @@ func steady(t *testing.T, ctx context.Context, client *testnet.Netns, server *te
 	return netip.MustParseAddrPort(ln.Addr().String()).Port()
 }
 
+// healthRig is a pipeline with the engine and a health analyzer, polled by
+// hand every healthInterval.
+type healthRig struct {
+	t  *testing.T
+	p  *pipeline.Pipeline
+	an *health.Analyzer
+}
+
+const healthInterval = 200 * time.Millisecond
+
+func openHealthRig(t *testing.T, cfg health.Config) *healthRig {
+	t.Helper()
+	testnet.RequirePrivileged(t)
+	p, err := pipeline.Open(pipeline.Config{Interval: healthInterval, Engine: "on", Source: "auto"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	an, err := pipeline.Analyze(p.Loop, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &healthRig{t: t, p: p, an: an}
+}
+
+// state is a group's status now ("absent" when the analyzer has none).
+func (r *healthRig) state(name string) health.Status {
+	for _, s := range r.an.Health().Groups {
+		if s.Name == name {
+			return s
+		}
+	}
+	return health.Status{Name: name, State: "absent"}
+}
+
+func (r *healthRig) poll() {
+	r.t.Helper()
+	time.Sleep(healthInterval)
+	if _, err := r.p.Loop.Poll(); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// warmUp polls (at most 40 intervals) until every group is healthy: they
+// need 20 intervals with traffic to learn their baselines.
+func (r *healthRig) warmUp(groups ...string) {
+	r.t.Helper()
+	healthy := func() bool {
+		for _, g := range groups {
+			if r.state(g).State != health.StateHealthy {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < 40 && !healthy(); i++ {
+		r.poll()
+	}
+	for _, g := range groups {
+		if s := r.state(g); s.State != health.StateHealthy {
+			r.t.Fatalf("after warm-up group %s is %q (%s)", g, s.State, s.Explanation)
+		}
+	}
+}
+
 // The Network Health Indicator on the real kernel: two remote groups with
 // steady traffic learn their baselines; then 5 % of one group's packets are
 // dropped. That group must turn "degraded: network" within the documented
 // time (WindowIntervals + DegradeIntervals − 1 = 6 intervals after the loss
 // shows; the test allows 10) and the other must stay healthy throughout.
 func TestHealthIndicatorFlips(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	const interval = 200 * time.Millisecond
-	p, err := pipeline.Open(pipeline.Config{Interval: interval, Engine: "on", Source: "auto"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	an, err := pipeline.Analyze(p.Loop, health.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openHealthRig(t, health.Config{})
 	bad := testnet.NewPair(t, testnet.WithoutIPv6())
 	good := testnet.NewPair(t, testnet.WithoutIPv6())
 	badGroup := netip.PrefixFrom(bad.B4, 24).Masked().String()
@@ -86,56 +141,30 @@ func TestHealthIndicatorFlips(t *testing.T) {
 	defer cancel()
 	badPort := steady(t, ctx, bad.A, bad.B, bad.B4)
 	steady(t, ctx, good.A, good.B, good.B4)
-
-	state := func(name string) health.Status {
-		for _, s := range an.Health().Groups {
-			if s.Name == name {
-				return s
-			}
-		}
-		return health.Status{Name: name, State: "absent"}
-	}
-	poll := func() {
-		time.Sleep(interval)
-		if _, err := p.Loop.Poll(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Warm-up: 20 intervals with traffic, then both must be healthy.
-	for i := 0; i < 40; i++ {
-		poll()
-		if state(badGroup).State == health.StateHealthy && state(goodGroup).State == health.StateHealthy {
-			break
-		}
-	}
-	for _, g := range []string{badGroup, goodGroup} {
-		if s := state(g); s.State != health.StateHealthy {
-			t.Fatalf("after warm-up group %s is %q (%s)", g, s.State, s.Explanation)
-		}
-	}
+	r.warmUp(badGroup, goodGroup)
 	if err := bad.B.DropIn(badPort, 5); err != nil {
 		t.Fatal(err)
 	}
 	flipped := -1
 	for i := 1; i <= 10; i++ {
-		poll()
-		if s := state(goodGroup); s.State != health.StateHealthy {
+		r.poll()
+		if s := r.state(goodGroup); s.State != health.StateHealthy {
 			t.Errorf("interval %d: unimpaired group %s turned %q: %s", i, goodGroup, s.State, s.Explanation)
 		}
-		if state(badGroup).State.Degraded() {
+		if r.state(badGroup).State.Degraded() {
 			flipped = i
 			break
 		}
 	}
-	s := state(badGroup)
-	t.Logf("impaired group %s: %q after %d intervals of %v: %s (evidence %+v)", badGroup, s.State, flipped, interval, s.Explanation, s.Evidence)
+	s := r.state(badGroup)
+	t.Logf("impaired group %s: %q after %d intervals of %v: %s (evidence %+v)", badGroup, s.State, flipped, healthInterval, s.Explanation, s.Evidence)
 	if flipped < 0 || s.State != health.StateNetwork {
 		t.Fatalf("impaired group %s is %q after 10 intervals, want %q", badGroup, s.State, health.StateNetwork)
 	}
 	// A few more intervals: the good group stays healthy.
 	for range 5 {
-		poll()
-		if s := state(goodGroup); s.State != health.StateHealthy {
+		r.poll()
+		if s := r.state(goodGroup); s.State != health.StateHealthy {
 			t.Errorf("unimpaired group %s turned %q: %s", goodGroup, s.State, s.Explanation)
 		}
 	}
@@ -146,17 +175,7 @@ func TestHealthIndicatorFlips(t *testing.T) {
 // this host" — this host's application is the bottleneck — and the client's
 // side (its peer is the server) "degraded: remote". Neither is the network.
 func TestHealthIndicatorReceiverStall(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	const interval = 200 * time.Millisecond
-	p, err := pipeline.Open(pipeline.Config{Interval: interval, Engine: "on", Source: "auto"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	an, err := pipeline.Analyze(p.Loop, health.Config{ByAddress: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openHealthRig(t, health.Config{ByAddress: true})
 	pair := testnet.NewPair(t, testnet.WithoutIPv6())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -199,37 +218,16 @@ func TestHealthIndicatorReceiverStall(t *testing.T) {
 		}
 	}()
 	serverSide, clientSide := pair.A4.String(), pair.B4.String() // groups are named by the peer's address
-	state := func(name string) health.Status {
-		for _, s := range an.Health().Groups {
-			if s.Name == name {
-				return s
-			}
-		}
-		return health.Status{Name: name, State: "absent"}
-	}
-	poll := func() {
-		time.Sleep(interval)
-		if _, err := p.Loop.Poll(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := 0; i < 40 && (state(serverSide).State != health.StateHealthy || state(clientSide).State != health.StateHealthy); i++ {
-		poll()
-	}
-	for _, g := range []string{serverSide, clientSide} {
-		if s := state(g); s.State != health.StateHealthy {
-			t.Fatalf("after warm-up %s is %q (%s)", g, s.State, s.Explanation)
-		}
-	}
+	r.warmUp(serverSide, clientSide)
 	close(stall)
 	for i := 1; i <= 25; i++ {
-		poll()
-		if state(serverSide).State.Degraded() && state(clientSide).State.Degraded() {
+		r.poll()
+		if r.state(serverSide).State.Degraded() && r.state(clientSide).State.Degraded() {
 			t.Logf("both degraded after %d intervals", i)
 			break
 		}
 	}
-	srv, cli := state(serverSide), state(clientSide)
+	srv, cli := r.state(serverSide), r.state(clientSide)
 	t.Logf("server side (%s): %q — %s", serverSide, srv.State, srv.Explanation)
 	t.Logf("client side (%s): %q — %s", clientSide, cli.State, cli.Explanation)
 	if srv.State != health.StateThisHost {
