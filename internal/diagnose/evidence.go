@@ -111,6 +111,7 @@ type Link struct {
 	RxFifo         Counter `json:"rx_fifo_errors"`
 	RxOver         Counter `json:"rx_over_errors"`
 	TxFifo         Counter `json:"tx_fifo_errors"`
+	RxNoHandler    Counter `json:"rx_nohandler"`
 	// NIC holds the driver's own counters (ethtool -S) whose names say
 	// missed, no buffer, fifo or dropped.
 	NIC map[string]Counter `json:"nic_stats,omitempty"`

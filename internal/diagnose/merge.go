@@ -22,6 +22,7 @@ func merge(r0, r1 *reading) Evidence {
 		l.RxDropped.Start, l.TxDropped.Start = o.RxDropped.End, o.TxDropped.End
 		l.RxErrors.Start, l.TxErrors.Start = o.RxErrors.End, o.TxErrors.End
 		l.RxMissed.Start, l.RxFifo.Start, l.RxOver.Start, l.TxFifo.Start = o.RxMissed.End, o.RxFifo.End, o.RxOver.End, o.TxFifo.End
+		l.RxNoHandler.Start = o.RxNoHandler.End
 		for k, c := range l.NIC {
 			c.Start = o.NIC[k].End
 			l.NIC[k] = c

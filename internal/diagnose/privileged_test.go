@@ -3,6 +3,7 @@ package diagnose_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +160,9 @@ func TestDiagnoseQdiscRateLimit(t *testing.T) {
 	}
 	if !strings.Contains(f.Fix, "raise the rate") {
 		t.Errorf("fix %q does not suggest raising the rate", f.Fix)
+	}
+	// The sender is this test process; drop tracing names it.
+	if r.DropTracing && (f.Owner == nil || f.Owner.PID != os.Getpid()) {
+		t.Errorf("owner %+v, want the sender, pid %d", f.Owner, os.Getpid())
 	}
 }

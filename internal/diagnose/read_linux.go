@@ -72,6 +72,7 @@ func readLinks(r *reading, only string) error {
 			l.RxPackets.End, l.RxDropped.End, l.TxDropped.End = s.RXPackets, s.RXDropped, s.TXDropped
 			l.RxErrors.End, l.TxErrors.End = s.RXErrors, s.TXErrors
 			l.RxMissed.End, l.RxFifo.End, l.RxOver.End, l.TxFifo.End = s.RXMissedErrors, s.RXFIFOErrors, s.RXOverErrors, s.TXFIFOErrors
+			l.RxNoHandler.End = s.RXNoHandler
 		}
 		if ethErr == nil && l.Kind != "loopback" {
 			if lm, err := eth.LinkMode(ethtool.Interface{Index: l.Index}); err == nil {

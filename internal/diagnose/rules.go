@@ -50,6 +50,10 @@ const (
 	// SqueezeRate is time squeezes per second above which softnet is a
 	// finding.
 	SqueezeRate = 10
+	// KernelDropMin is how many packets the kernel must drop for one reason
+	// on one link during the window for a reason no other rule explains to
+	// be a finding.
+	KernelDropMin = 10
 )
 
 // Rules turns evidence into findings, most severe and fastest first.
@@ -57,6 +61,9 @@ func Rules(ev Evidence) []Finding {
 	var out []Finding
 	for _, r := range rules {
 		out = append(out, r(&ev)...)
+	}
+	for _, r := range lateRules {
+		out = append(out, r(&ev, out)...)
 	}
 	slices.SortStableFunc(out, func(a, b Finding) int {
 		if c := cmp.Compare(sevRank(a.Severity), sevRank(b.Severity)); c != 0 {
@@ -81,6 +88,10 @@ var rules = []func(*Evidence) []Finding{
 	linkRules, softnetRules, qdiscRules, netfilterRules, conntrackRules,
 	udpRules, listenRules, tcpRules, queueRules,
 }
+
+// Rules that explain what the others did not: they see the findings made
+// so far.
+var lateRules = []func(*Evidence, []Finding) []Finding{linkDropRules, dropReasonRules}
 
 func rate(n uint64, w time.Duration) string {
 	if w <= 0 {
@@ -488,4 +499,137 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// linkDropRules reports a link whose rx_dropped or tx_dropped grew, with the
+// kernel's drop reasons on it, unless a finding already explains that link.
+func linkDropRules(ev *Evidence, found []Finding) []Finding {
+	var out []Finding
+	w := ev.Window
+	for _, l := range ev.Links {
+		rx, tx := l.RxDropped.Delta(), l.TxDropped.Delta()
+		if rx+tx == 0 || slices.ContainsFunc(found, func(f Finding) bool { return strings.HasPrefix(f.Subject, l.Name+" ") || f.Subject == l.Name }) {
+			continue
+		}
+		evd := []string{"rx_dropped " + rate(rx, w), "tx_dropped " + rate(tx, w)}
+		fix := "the stack or the driver dropped these packets: the kernel drop reasons on this link say why"
+		if d := l.RxNoHandler.Delta(); d > 0 {
+			evd = append(evd, "rx_nohandler "+rate(d, w))
+			fix = "packets of a protocol nothing on this host handles (e.g. a VLAN or ethertype without an interface, LLDP): harmless unless unexpected; filter them at the switch"
+		}
+		for _, d := range ev.Drops {
+			if d.Link == l.Name {
+				evd = append(evd, fmt.Sprintf("kernel drop reason %s: %d packets", d.Reason, d.Packets))
+			}
+		}
+		out = append(out, Finding{
+			Layer: LayerKernel, Kind: "link_dropped", Severity: Warning, Subject: l.Name, Rate: perSec(rx+tx, w),
+			Title: fmt.Sprintf("%s: the dropped counter grows", l.Name), Evidence: evd, Fix: fix,
+		})
+	}
+	return out
+}
+
+// dropHints are fixes for kernel drop reasons (enum skb_drop_reason) that
+// no other rule explains.
+var dropHints = map[string]string{
+	"NO_SOCKET":           "packets to a port nobody listens on: a client uses the wrong port, or its server is down",
+	"SOCKET_BACKLOG":      "a socket's backlog is full while its owner holds the socket lock: the process handles each packet too slowly",
+	"SOCKET_RCVBUFF":      "a socket's receive buffer is full: its process does not read fast enough (or raise SO_RCVBUF)",
+	"SOCKET_FILTER":       "a socket filter (BPF, SO_ATTACH_FILTER) discarded the packets: check the program attached to the socket",
+	"TCP_ZEROWINDOW":      "the receiver's window is zero: the receiving process does not read",
+	"TCP_OFOMERGE":        "out-of-order queue pruned for memory: raise net.ipv4.tcp_rmem or fix the loss upstream",
+	"PROTO_MEM":           "the protocol's memory limit is reached: raise net.ipv4.tcp_mem / udp_mem or find who holds the memory",
+	"NEIGH_FAILED":        "neighbour resolution (ARP/NDP) failed: the next hop does not answer",
+	"NEIGH_QUEUEFULL":     "packets wait for neighbour resolution and the queue is full: the next hop does not answer",
+	"NEIGH_DEAD":          "the neighbour entry died while packets waited",
+	"IP_RPFILTER":         "reverse-path filter: the route back to the source does not use the interface the packet came in on (check routes or net.ipv4.conf.*.rp_filter)",
+	"IP_INADDRERRORS":     "packets to an address that is not this host's and is not forwarded (net.ipv4.ip_forward)",
+	"IP_INNOROUTES":       "no route for received packets",
+	"IP_OUTNOROUTES":      "no route for sent packets: add a route",
+	"IP_NOPROTO":          "packets of an IP protocol nothing handles",
+	"UNHANDLED_PROTO":     "packets of a protocol nothing handles",
+	"OTHERHOST":           "packets for another host's MAC address (promiscuous mode or flooding switch): harmless",
+	"PKT_TOO_BIG":         "packets larger than the MTU without fragmentation: fix the MTU along the path",
+	"CPU_BACKLOG":         "the per-CPU input backlog overflowed: raise net.core.netdev_max_backlog, spread receive work (RPS/RSS)",
+	"FULL_RING":           "a packet socket's ring (capture, tap) is full: its reader is too slow",
+	"DEV_READY":           "the device was not ready (down or carrier lost)",
+	"TC_INGRESS":          "a tc ingress filter or action dropped the packets: tc filter show dev IFACE ingress",
+	"TC_EGRESS":           "a tc egress filter or action dropped the packets: tc filter show dev IFACE egress",
+	"TC_DROP":             "a tc filter or action dropped the packets",
+	"XDP":                 "an XDP program dropped the packets: ip link show dev IFACE",
+	"IP_CSUM":             "corrupted packets (bad checksum): check the cable, NIC or a middlebox",
+	"UDP_CSUM":            "corrupted packets (bad checksum): check the cable, NIC or a middlebox",
+	"TCP_CSUM":            "corrupted packets (bad checksum): check the cable, NIC or a middlebox",
+	"NETFILTER_DROP":      "a netfilter rule or policy dropped the packets: nft -a list ruleset",
+	"QDISC_DROP":          "a queueing discipline dropped the packets: tc -s qdisc show",
+	"SKB_UCOPY_FAULT":     "copying to the application failed (bad buffer)",
+	"TCP_LISTEN_OVERFLOW": "a listener's accept queue is full: accept faster, raise the backlog",
+}
+
+// explained says which finding kinds explain a drop reason.
+func explained(reason string, found []Finding) bool {
+	var kinds []string
+	switch {
+	case strings.HasPrefix(reason, "NETFILTER") || strings.HasSuffix(reason, "TABLES_DROP"):
+		kinds = []string{"netfilter_drop"}
+	case strings.HasPrefix(reason, "QDISC") || strings.HasPrefix(reason, "FQ_") || strings.HasPrefix(reason, "CAKE"):
+		kinds = []string{"qdisc_drops"}
+	case reason == "SOCKET_RCVBUFF":
+		kinds = []string{"udp_rcvbuf", "recv_queue"}
+	case reason == "CPU_BACKLOG":
+		kinds = []string{"softnet_backlog"}
+	case strings.HasPrefix(reason, "TCP_LISTEN") || reason == "TCP_REQQFULLDROP":
+		kinds = []string{"listen_overflow", "syn_cookies"}
+	case reason == "NOT_SPECIFIED":
+		return true // too common to mean anything by itself
+	}
+	return slices.ContainsFunc(found, func(f Finding) bool { return slices.Contains(kinds, f.Kind) })
+}
+
+// dropReasonRules reports, per reason and link, what the kernel dropped
+// that no other finding explains.
+func dropReasonRules(ev *Evidence, found []Finding) []Finding {
+	type key struct{ reason, link string }
+	sums := map[key]uint64{}
+	top := map[key]Drop{}
+	var keys []key
+	for _, d := range ev.Drops { // most first
+		k := key{d.Reason, d.Link}
+		if explained(d.Reason, found) {
+			continue
+		}
+		if _, ok := sums[k]; !ok {
+			keys = append(keys, k)
+		}
+		sums[k] += d.Packets
+		if t, ok := top[k]; !ok || t.Owner == nil && d.Owner != nil {
+			top[k] = d
+		}
+	}
+	var out []Finding
+	w := ev.Window
+	for _, k := range keys {
+		n := sums[k]
+		if n < KernelDropMin {
+			continue
+		}
+		on := ""
+		if k.link != "" {
+			on = " on " + k.link
+		}
+		f := Finding{
+			Layer: LayerKernel, Kind: "kernel_drops", Severity: Warning, Subject: strings.TrimSpace(k.reason + " " + k.link), Rate: perSec(n, w),
+			Title:    fmt.Sprintf("the kernel drops packets%s: %s", on, k.reason),
+			Evidence: []string{"kfree_skb reason " + k.reason + " " + rate(n, w)},
+			Fix:      cmp.Or(dropHints[k.reason], "see the kernel's enum skb_drop_reason (include/net/dropreason-core.h) for "+k.reason),
+		}
+		if d := top[k]; d.Owner != nil {
+			f.Owner = d.Owner
+			f.Layer = LayerApplication
+			f.Evidence = append(f.Evidence, fmt.Sprintf("socket %s of %s (pid %d)", d.Socket, d.Owner.Comm, d.Owner.PID))
+		}
+		out = append(out, f)
+	}
+	return out
 }

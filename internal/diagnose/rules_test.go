@@ -80,6 +80,28 @@ func TestRules(t *testing.T) {
 			{Proto: "tcp", State: "established", Local: "c", Remote: "d", SendQ: c(100000, 300000)},
 			{Proto: "tcp", State: "established", Local: "e", Remote: "f", RecvQ: c(300000, 200000)},
 		}}, kinds: []string{"recv_queue", "send_queue"}, owner: 42, in: "does not read"},
+		{name: "link dropped with its drop reasons", ev: Evidence{
+			Links: []Link{{Name: "eth0", AdminUp: true, Carrier: true, RxDropped: c(0, 30)}},
+			Drops: []Drop{{Reason: "OTHERHOST", Link: "eth0", Packets: 30}},
+		}, kinds: []string{"link_dropped", "kernel_drops"}, in: "kernel drop reason OTHERHOST: 30 packets"},
+		{name: "link dropped by no handler", ev: Evidence{Links: []Link{{Name: "eth0", AdminUp: true, Carrier: true, RxDropped: c(0, 3), RxNoHandler: c(0, 3)}}},
+			kinds: []string{"link_dropped"}, in: "nothing on this host handles"},
+		{name: "link drops explained by a qdisc", ev: Evidence{
+			Links:  []Link{{Name: "eth0", AdminUp: true, Carrier: true, TxDropped: c(0, 30)}},
+			Qdiscs: []Qdisc{{Link: "eth0", Kind: "tbf", Handle: "1:", Drops: c(0, 30)}},
+			Drops:  []Drop{{Reason: "QDISC_DROP", Link: "eth0", Packets: 30}},
+		}, kinds: []string{"qdisc_drops"}},
+		{name: "unexplained drop reason with a socket", ev: Evidence{Drops: []Drop{
+			{Reason: "SOCKET_BACKLOG", Link: "lo", Packets: 8},
+			{Reason: "SOCKET_BACKLOG", Link: "lo", Packets: 5, Socket: "tcp 127.0.0.1:80", Owner: &Process{PID: 42, Comm: "srv"}},
+			{Reason: "NOT_SPECIFIED", Link: "lo", Packets: 500},
+			{Reason: "NO_SOCKET", Link: "lo", Packets: 9},
+		}}, kinds: []string{"kernel_drops"}, owner: 42, in: "backlog is full"},
+		{name: "qdisc drops name the sender", ev: Evidence{
+			Qdiscs: []Qdisc{{Link: "eth0", Kind: "tbf", Handle: "1:", Drops: c(0, 30)}},
+			Drops: []Drop{{Reason: "QDISC_DROP", Link: "eth0", Packets: 2}, {Reason: "QDISC_DROP", Link: "eth0", Packets: 1,
+				Socket: "udp 10.0.0.1:5000", Owner: &Process{PID: 42, Comm: "sender"}}},
+		}, kinds: []string{"qdisc_drops"}, owner: 42, in: "sent by sender (pid 42)"},
 		{name: "severity then layer order", ev: Evidence{
 			SNMP:   map[string]Counter{"Udp.RcvbufErrors": c(0, 3), "TcpExt.SyncookiesSent": c(0, 5)},
 			Qdiscs: []Qdisc{{Link: "eth0", Kind: "fq_codel", Handle: "0:", Drops: c(0, 1)}},
