@@ -189,7 +189,11 @@ func (c *Collector) dropsIn(d0, d1 map[tcphealth.DropKey]tcphealth.DropCount, ev
 		if c.opt.Interface != "" && link != c.opt.Interface {
 			continue
 		}
-		sum[key{c.tracer.ReasonName(k.Reason), link, protoName(k.Proto), k.Cookie}] += n
+		ck := k.Cookie
+		if byCookie[ck] == nil {
+			ck = 0 // a socket gone or of no interest: one line per reason
+		}
+		sum[key{c.tracer.ReasonName(k.Reason), link, protoName(k.Proto), ck}] += n
 	}
 	out := make([]Drop, 0, len(sum))
 	for k, n := range sum {

@@ -567,6 +567,15 @@ var dropHints = map[string]string{
 	"TCP_LISTEN_OVERFLOW": "a listener's accept queue is full: accept faster, raise the backlog",
 }
 
+// benignDrops are drop reasons that are housekeeping rather than loss: data
+// freed with a socket that closed unread, duplicate TCP segments, and the
+// unspecified reason (too common to mean anything by itself). They are
+// listed in the report, never a finding.
+var benignDrops = map[string]bool{
+	"NOT_SPECIFIED": true, "SOCKET_CLOSE": true, "QUEUE_PURGE": true, "SOCKET_DESTROYED": true,
+	"TCP_CLOSE": true, "TCP_ABORT_ON_DATA": true, "TCP_OLD_DATA": true, "TCP_OLD_ACK": true, "TCP_TOO_OLD_ACK": true,
+}
+
 // explained says which finding kinds explain a drop reason.
 func explained(reason string, found []Finding) bool {
 	var kinds []string
@@ -581,8 +590,8 @@ func explained(reason string, found []Finding) bool {
 		kinds = []string{"softnet_backlog"}
 	case strings.HasPrefix(reason, "TCP_LISTEN") || reason == "TCP_REQQFULLDROP":
 		kinds = []string{"listen_overflow", "syn_cookies"}
-	case reason == "NOT_SPECIFIED":
-		return true // too common to mean anything by itself
+	case benignDrops[reason]:
+		return true
 	}
 	return slices.ContainsFunc(found, func(f Finding) bool { return slices.Contains(kinds, f.Kind) })
 }

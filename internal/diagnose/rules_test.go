@@ -95,6 +95,7 @@ func TestRules(t *testing.T) {
 			{Reason: "SOCKET_BACKLOG", Link: "lo", Packets: 8},
 			{Reason: "SOCKET_BACKLOG", Link: "lo", Packets: 5, Socket: "tcp 127.0.0.1:80", Owner: &Process{PID: 42, Comm: "srv"}},
 			{Reason: "NOT_SPECIFIED", Link: "lo", Packets: 500},
+			{Reason: "SOCKET_CLOSE", Packets: 500},
 			{Reason: "NO_SOCKET", Link: "lo", Packets: 9},
 		}}, kinds: []string{"kernel_drops"}, owner: 42, in: "backlog is full"},
 		{name: "qdisc drops name the sender", ev: Evidence{
