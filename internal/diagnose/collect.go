@@ -60,7 +60,7 @@ func NewCollector(opt Options) (*Collector, error) {
 	c := &Collector{opt: opt, nsIno: ino}
 	if opt.NoDropTracing {
 		c.traceErr = errors.New("turned off (--no-drop-tracing)")
-	} else if tr, err := tcphealth.Open(tcphealth.Options{DropEntries: 4096}); err != nil {
+	} else if tr, err := tcphealth.Open(tcphealth.Options{DropEntries: 4096, NoRTTSamples: true}); err != nil {
 		c.traceErr = err
 	} else {
 		c.tracer = tr
