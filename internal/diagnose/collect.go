@@ -141,6 +141,10 @@ func (c *Collector) owners(ev *Evidence) {
 	if !want {
 		return
 	}
+	if os.Geteuid() != 0 {
+		ev.Notes = append(ev.Notes, Note{LayerApplication, "socket owners", Unavailable,
+			"other users' processes are not named without root (CAP_SYS_PTRACE)"})
+	}
 	fs := procfs.NewFS(c.opt.ProcRoot)
 	inodes, err := fs.SocketInodes()
 	if err != nil && inodes == nil {

@@ -270,6 +270,9 @@ func readNftables(ev *Evidence) error {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EPROTONOSUPPORT) {
 			return nil
 		}
+		if errors.Is(err, unix.EPERM) {
+			return errors.New("reading nftables rules needs CAP_NET_ADMIN: run as root")
+		}
 		return fmt.Errorf("list nftables chains: %w", err)
 	}
 	for _, ch := range chains {

@@ -188,6 +188,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "netmeter diagnose: %s, %s, window %s\n\n", where, ifc, time.Duration(r.WindowMS)*time.Millisecond)
 	if !r.Problem {
 		b.WriteString("No problem found: no drop counter grew during the window.\n")
+		for _, l := range r.Layers {
+			if slices.ContainsFunc(l.Notes, func(n Note) bool { return n.Status == Unavailable }) {
+				b.WriteString("Some checks could not run: see the notes below.\n")
+				break
+			}
+		}
 	} else {
 		fmt.Fprintf(&b, "%d problem(s) found:\n", len(r.Findings))
 		for i, f := range r.Findings {

@@ -70,8 +70,14 @@ func TestReportText(t *testing.T) {
 	if !strings.Contains(quiet.String(), "No problem found") || strings.Contains(quiet.String(), "problem(s) found") {
 		t.Errorf("quiet report:\n%s", quiet.String())
 	}
-	if !strings.Contains(quiet.String(), "not traced") {
-		t.Errorf("quiet report without drop tracing does not say so:\n%s", quiet.String())
+	if !strings.Contains(quiet.String(), "not traced") || strings.Contains(quiet.String(), "could not run") {
+		t.Errorf("quiet report:\n%s", quiet.String())
+	}
+	quiet.Reset()
+	q = NewReport(Evidence{Window: time.Second, Notes: []Note{{LayerKernel, "netfilter", Unavailable, "needs CAP_NET_ADMIN"}}})
+	_ = q.WriteText(&quiet)
+	if !strings.Contains(quiet.String(), "Some checks could not run") || !strings.Contains(quiet.String(), "netfilter: needs CAP_NET_ADMIN (unavailable)") {
+		t.Errorf("quiet report with a check that could not run:\n%s", quiet.String())
 	}
 }
 
