@@ -9,7 +9,8 @@
 //
 // Environment: NETMETER_URL (required), CHROMIUM (default /usr/bin/chromium),
 // SCREENSHOTS (a directory: one PNG per page and viewport), EXPECT (JSON:
-// {"history": "interface:NAME"} picks the entity the history page shows).
+// {"history": "interface:NAME"} picks the entity the history page shows),
+// ONLY (comma-separated page ids: visit only these, no phone/dark variants).
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,6 +21,7 @@ if (!base) {
   process.exit(2);
 }
 const shots = process.env.SCREENSHOTS || '';
+const only = (process.env.ONLY || '').split(',').filter(Boolean);
 const expect = JSON.parse(process.env.EXPECT || '{}');
 if (shots) fs.mkdirSync(shots, { recursive: true });
 
@@ -55,6 +57,7 @@ const desktop = { viewport: { width: 1366, height: 768 }, colorScheme: 'light' }
 
 // Each page in a fresh tab, so its errors and load time are its own.
 async function visit(id, route, fn, options = desktop) {
+  if (only.length && !only.includes(id)) return;
   await session(id, options, async (page, errors) => {
     const began = Date.now();
     await page.goto(new URL(`#/${route}`, base).href);
@@ -82,7 +85,8 @@ await visit('overview', 'overview', async (page, began) => {
     charts: el.querySelectorAll('canvas').length,
   })));
   const mode = await page.getAttribute('#status', 'data-mode');
-  return { firstRenderMs, fcpMs: timing.fcp, ifaces, mode };
+  const engineNote = await page.$eval('#engine-note', (el) => (el.hidden ? '' : el.textContent));
+  return { firstRenderMs, fcpMs: timing.fcp, ifaces, mode, engineNote };
 });
 
 await visit('top', 'top?tab=flows&window=2m&limit=500', async (page) => {
@@ -168,7 +172,7 @@ await visit('health', 'health', async (page) => {
 });
 
 // Phone and dark: every page renders there too, without errors.
-for (const [variant, options] of [['phone', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, colorScheme: 'light' }], ['dark', { ...desktop, colorScheme: 'dark' }]]) {
+for (const [variant, options] of only.length ? [] : [['phone', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, colorScheme: 'light' }], ['dark', { ...desktop, colorScheme: 'dark' }]]) {
   for (const id of ['overview', 'top', 'topology', 'history', 'billing', 'health']) {
     await visit(`${id}-${variant}`, out.pages[id].route, async (page) => {
       await page.waitForSelector('main h1');

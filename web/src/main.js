@@ -82,7 +82,15 @@ on('live-mode', (mode, detail) => {
   status.querySelector('.mode').textContent = MODES[mode] || mode;
   status.title = detail || (mode === 'polling' ? 'No event stream: polling api/v1/snapshot every interval' : '');
 });
+// The classic engine (AF_PACKET + /proc, where eBPF cannot load) gives
+// estimates: every page says so while it runs.
+const engineNote = document.getElementById('engine-note');
 on('snapshot', (snap) => {
+  const e = snap.engine;
+  engineNote.hidden = !(e && e.approximate);
+  if (e && e.approximate) {
+    engineNote.textContent = `Approximate numbers: the ${e.kind || 'classic'} engine (packet capture joined to /proc) measures processes and connections instead of eBPF; connections shorter than a /proc scan may be missed${e.capture_dropped ? `, and ${fmt.count(e.capture_dropped)} packets were dropped by the capture ring` : ''}.`;
+  }
   const t = status.querySelector('.time');
   t.dateTime = snap.time;
   t.textContent = fmt.time(snap.time);
