@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -54,7 +55,7 @@ type Context struct {
 	Netfilter []NftRule         `json:"netfilter_drop_rules"`
 	Conntrack *Conntrack        `json:"conntrack,omitempty"`
 	Softnet   *Softnet          `json:"softnet,omitempty"`
-	SNMP      map[string]uint64 `json:"snmp_rates_per_minute"`
+	SNMP      map[string]float64 `json:"snmp_rates_per_second"`
 	Totals    map[string]uint64 `json:"snmp_totals"`
 }
 
@@ -106,12 +107,12 @@ func NewReport(ev Evidence) Report {
 		r.Layers = append(r.Layers, st)
 	}
 	c := Context{Links: ev.Links, Qdiscs: ev.Qdiscs, Netfilter: ev.Netfilter, Conntrack: ev.Conntrack, Softnet: ev.Softnet,
-		SNMP: map[string]uint64{}, Totals: map[string]uint64{}}
+		SNMP: map[string]float64{}, Totals: map[string]uint64{}}
 	for _, k := range contextSNMP {
 		if v, ok := ev.SNMP[k]; ok {
 			c.Totals[k] = v.End
 			if ev.Window > 0 {
-				c.SNMP[k] = uint64(v.Rate(ev.Window)*60 + 0.5)
+				c.SNMP[k] = math.Round(v.Rate(ev.Window)*100) / 100
 			}
 		}
 	}
@@ -266,6 +267,9 @@ func writeContext(b *strings.Builder, r *Report) {
 		if l.Driver != "" {
 			fmt.Fprintf(b, ", driver %s", l.Driver)
 		}
+		if l.Firmware != "" {
+			fmt.Fprintf(b, " firmware %s", l.Firmware)
+		}
 		if l.Rings != nil {
 			fmt.Fprintf(b, ", rx ring %d/%d", l.Rings.RxPending, l.Rings.RxMax)
 		}
@@ -286,6 +290,15 @@ func writeContext(b *strings.Builder, r *Report) {
 	}
 	if s := c.Softnet; s != nil {
 		fmt.Fprintf(b, "  softnet (whole host): lifetime dropped %d, time_squeeze %d\n", s.Dropped.End, s.TimeSqueezed.End)
+	}
+	var rates []string
+	for _, k := range contextSNMP {
+		if v := c.SNMP[k]; v > 0 {
+			rates = append(rates, fmt.Sprintf("%s %.1f/s", k, v))
+		}
+	}
+	if len(rates) > 0 {
+		fmt.Fprintf(b, "  snmp during the window: %s\n", strings.Join(rates, ", "))
 	}
 	var parts []string
 	for _, k := range contextSNMP {
