@@ -50,13 +50,13 @@ type LayerStatus struct {
 
 // Context is evidence shown for reading, not deciding.
 type Context struct {
-	Links     []Link            `json:"links"`
-	Qdiscs    []Qdisc           `json:"qdiscs"`
-	Netfilter []NftRule         `json:"netfilter_drop_rules"`
-	Conntrack *Conntrack        `json:"conntrack,omitempty"`
-	Softnet   *Softnet          `json:"softnet,omitempty"`
+	Links     []Link             `json:"links"`
+	Qdiscs    []Qdisc            `json:"qdiscs"`
+	Netfilter []NftRule          `json:"netfilter_drop_rules"`
+	Conntrack *Conntrack         `json:"conntrack,omitempty"`
+	Softnet   *Softnet           `json:"softnet,omitempty"`
 	SNMP      map[string]float64 `json:"snmp_rates_per_second"`
-	Totals    map[string]uint64 `json:"snmp_totals"`
+	Totals    map[string]uint64  `json:"snmp_totals"`
 }
 
 // Changes are the differences between two reports.
