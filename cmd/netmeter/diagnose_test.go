@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,6 +55,12 @@ func TestDiagnoseCLINetns(t *testing.T) {
 	rs := decodeReports(t, out.Bytes())
 	if len(rs) != 1 || rs[0].Problem || len(rs[0].Findings) != 0 || rs[0].Netns != ns.Name || rs[0].Schema != diagnose.SchemaVersion {
 		t.Fatalf("quiet namespace report:\n%s", out.String())
+	}
+	// Without drop tracing the kernel layer says so.
+	if rs[0].DropTracing || len(rs[0].Layers) != 4 || !slices.ContainsFunc(rs[0].Layers[1].Notes, func(n diagnose.Note) bool {
+		return n.Check == "drop reasons" && n.Status == diagnose.Unavailable
+	}) {
+		t.Errorf("kernel layer does not say drops were not traced: %+v", rs[0].Layers)
 	}
 
 	out.Reset()

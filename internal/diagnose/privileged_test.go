@@ -166,3 +166,40 @@ func TestDiagnoseQdiscRateLimit(t *testing.T) {
 		t.Errorf("owner %+v, want the sender, pid %d", f.Owner, os.Getpid())
 	}
 }
+
+// TestDiagnoseWatchClears diagnoses twice, as --watch does: while a UDP
+// receiver drops (a new finding) and after the sender stopped (cleared).
+func TestDiagnoseWatchClears(t *testing.T) {
+	ns := diagtest.NewNetns(t)
+	_, addr := diagtest.StartUDPSink(t, ns)
+	c, err := diagnose.NewCollector(diagnose.Options{NetnsPath: ns.Path, Window: 500 * time.Millisecond, NoDropTracing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- diagtest.UDPFlood(ctx, ns, addr) }()
+	time.Sleep(100 * time.Millisecond)
+	ev, err := c.Collect(t.Context())
+	cancel()
+	if ferr := <-done; ferr != nil {
+		t.Fatal(ferr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := diagnose.NewReport(ev)
+	first.Diff(nil)
+	if len(first.Changes.New) != 1 || first.Changes.New[0].Kind != "udp_rcvbuf" {
+		t.Fatalf("first report's new findings: %+v", first.Changes.New)
+	}
+	if ev, err = c.Collect(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	second := diagnose.NewReport(ev)
+	second.Diff(&first)
+	if second.Problem || len(second.Changes.Cleared) != 1 || second.Changes.Cleared[0].Kind != "udp_rcvbuf" {
+		t.Fatalf("second report: findings %+v, changes %+v", second.Findings, second.Changes)
+	}
+}
