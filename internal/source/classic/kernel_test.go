@@ -100,14 +100,15 @@ func (c *collector) byPID() map[uint32]snapshot.Traffic {
 	return m
 }
 
-// conns counts the TCP sockets with traffic whose owner is pid.
-func (c *collector) conns(pid uint32, remotePort uint16) int {
+// conns counts the TCP sockets with traffic whose owner is pid and one of
+// whose ends is port.
+func (c *collector) conns(pid uint32, port uint16) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
 	for _, s := range c.socks {
 		if s.HasOwner && s.Owner.TGID == pid && s.Protocol == 6 && s.Traffic != (snapshot.Traffic{}) &&
-			(remotePort == 0 || s.Remote.Port() == remotePort) {
+			(s.Remote.Port() == port || s.Local.Port() == port) {
 			n++
 		}
 	}
@@ -159,6 +160,11 @@ func loIPBytes(t *testing.T, ns *testnet.Netns) (bytes, packets uint64) {
 
 // runTCP starts a server and a sender in ns and waits for both results.
 func runTCP(t *testing.T, ns *testnet.Netns, n int64, conns int) (server, client *testnet.Child) {
+	return runTCPHold(t, ns, n, conns, 0)
+}
+
+// runTCPHold is runTCP whose connections each live at least hold.
+func runTCPHold(t *testing.T, ns *testnet.Netns, n int64, conns int, hold time.Duration) (server, client *testnet.Child) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -167,8 +173,12 @@ func runTCP(t *testing.T, ns *testnet.Netns, n int64, conns int) (server, client
 	if err != nil {
 		t.Fatal(err)
 	}
-	client = testnet.StartChild(t, testnet.Command(t, ns, nil, testnet.RoleTCPSend,
-		"-addr", rep.Addr, "-bytes", strconv.FormatInt(n, 10), "-conns", strconv.Itoa(conns)))
+	args := []string{"-addr", rep.Addr, "-bytes", strconv.FormatInt(n, 10), "-conns", strconv.Itoa(conns)}
+	role := testnet.RoleTCPSend
+	if hold > 0 {
+		role, args = roleHoldSend, append(args, "-hold", hold.String())
+	}
+	client = testnet.StartChild(t, testnet.Command(t, ns, nil, role, args...))
 	if _, err := client.Ready(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -261,4 +271,4 @@ func absDiff(a, b uint64) uint64 {
 	return b - a
 }
 
-var _ = (*collector).conns // used by the short-connection test
+

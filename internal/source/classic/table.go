@@ -418,6 +418,13 @@ func (t *table) expire(now time.Time) {
 		t.unattributed = t.unattributed.Add(f.t)
 	}
 	for ino, s := range t.byInode {
+		if !s.info.HasOwner && s.key.remote != (endpoint{}) && now.Sub(s.born) >= t.grace {
+			// Seen in /proc, but closed before its fd was found: a server
+			// end belongs to the listener of its port.
+			if l := t.listener(s.key); l != nil && l.info.HasOwner {
+				s.info.Owner, s.info.HasOwner = l.info.Owner, true
+			}
+		}
 		if s.gone.IsZero() || now.Sub(s.gone) < t.linger {
 			continue
 		}
