@@ -382,32 +382,8 @@ func applyFile(c *Config, file string, data []byte) error {
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
-		if k.Value == AlertsKey {
-			var al Alerts
-			err := decodeStrict(&al, v)
-			if err == nil {
-				err = al.validate()
-			}
-			if err != nil {
-				return &Error{Where: fmt.Sprintf("config file %s: section %q (line %d)", file, k.Value, v.Line), Err: err}
-			}
-			c.Alerts = al
-			continue
-		}
-		if k.Value == RetentionKey {
-			if err := decodeStrict(&c.Retention, v); err != nil {
-				return &Error{Where: fmt.Sprintf("config file %s: section %q (line %d)", file, k.Value, v.Line), Err: err}
-			}
-			continue
-		}
-		if k.Value == QuotasKey {
-			if err := decodeQuotas(&c.Quotas, v); err != nil {
-				return &Error{Where: fmt.Sprintf("config file %s: section %q (line %d)", file, k.Value, v.Line), Err: err}
-			}
-			continue
-		}
-		if k.Value == HealthKey {
-			if err := decodeHealth(&c.Health, v); err != nil {
+		if decode, ok := sections[k.Value]; ok {
+			if err := decode(c, v); err != nil {
 				return &Error{Where: fmt.Sprintf("config file %s: section %q (line %d)", file, k.Value, v.Line), Err: err}
 			}
 			continue
@@ -460,8 +436,63 @@ func (a Alerts) validate() error {
 // RetentionKey is the config file's section for history.Retention.
 const RetentionKey = "retention"
 
-// decodeStrict decodes n into dst, unknown keys being errors.
-func decodeStrict(dst any, n *yaml.Node) error {
+// QuotasKey is the config file's list of quota.Quota.
+const QuotasKey = "quotas"
+
+// HealthKey is the config file's section for health.Config.
+const HealthKey = "health"
+
+// sections decode the file's structured sections into a Config: strictly
+// (unknown keys are errors) and validated.
+var sections = map[string]func(*Config, *yaml.Node) error{
+	AlertsKey: func(c *Config, n *yaml.Node) error {
+		var al Alerts
+		if err := decodeStrict(&al, n, "see docs/ALERTS.md"); err != nil {
+			return err
+		}
+		if err := al.validate(); err != nil {
+			return err
+		}
+		c.Alerts = al
+		return nil
+	},
+	RetentionKey: func(c *Config, n *yaml.Node) error {
+		return decodeStrict(&c.Retention, n, "keys: five_minutes, hours, days, weeks, months, years, top_days")
+	},
+	QuotasKey: func(c *Config, n *yaml.Node) error {
+		var qs []quota.Quota
+		if err := decodeStrict(&qs, n, "want a list of {name, entity, direction, limit, period, start_day, warn}"); err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, q := range qs {
+			if _, err := quota.Parse(q); err != nil {
+				return err
+			}
+			if seen[q.Name] {
+				return fmt.Errorf("quota %q is defined twice", q.Name)
+			}
+			seen[q.Name] = true
+		}
+		c.Quotas = qs
+		return nil
+	},
+	HealthKey: func(c *Config, n *yaml.Node) error {
+		var hc health.Config
+		if err := decodeStrict(&hc, n, "line numbers count from the section's first line"); err != nil {
+			return err
+		}
+		if err := hc.Validate(); err != nil {
+			return err
+		}
+		c.Health = hc
+		return nil
+	},
+}
+
+// decodeStrict decodes n into dst, unknown keys being errors; hint follows
+// a decoding error.
+func decodeStrict(dst any, n *yaml.Node, hint string) error {
 	b, err := yaml.Marshal(n)
 	if err != nil {
 		return err
@@ -469,59 +500,8 @@ func decodeStrict(dst any, n *yaml.Node) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(dst); err != nil {
-		return fmt.Errorf("%w (keys: five_minutes, hours, days, weeks, months, years, top_days)", err)
+		return fmt.Errorf("%w (%s)", err, hint)
 	}
-	return nil
-}
-
-// QuotasKey is the config file's list of quota.Quota.
-const QuotasKey = "quotas"
-
-func decodeQuotas(dst *[]quota.Quota, n *yaml.Node) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	var qs []quota.Quota
-	if err := dec.Decode(&qs); err != nil {
-		return fmt.Errorf("%w (want a list of {name, entity, direction, limit, period, start_day, warn})", err)
-	}
-	seen := map[string]bool{}
-	for _, q := range qs {
-		if _, err := quota.Parse(q); err != nil {
-			return err
-		}
-		if seen[q.Name] {
-			return fmt.Errorf("quota %q is defined twice", q.Name)
-		}
-		seen[q.Name] = true
-	}
-	*dst = qs
-	return nil
-}
-
-// HealthKey is the config file's section for health.Config.
-const HealthKey = "health"
-
-// decodeHealth decodes the health section strictly (unknown keys are
-// errors) and validates it.
-func decodeHealth(dst *health.Config, n *yaml.Node) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	var hc health.Config
-	if err := dec.Decode(&hc); err != nil {
-		return fmt.Errorf("%w (line numbers count from the section's first line)", err)
-	}
-	if err := hc.Validate(); err != nil {
-		return err
-	}
-	*dst = hc
 	return nil
 }
 
