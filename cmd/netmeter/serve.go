@@ -89,15 +89,12 @@ func (a *app) serve(ctx context.Context) error {
 		a.log.Info("resource limits applied", "cgroups", ap.String(), "cpu_cores", a.cfg.CPULimit, "memory_bytes", a.cfg.MemoryLimit)
 		defer ap.Remove() // back to where it was, and the cgroup removed
 	}
-	reg := newRegistry()
 	mopt := metrics.Options{Version: version, MaxPrograms: a.cfg.MetricsTop, MaxContainers: 5 * a.cfg.MetricsTop, MaxGroups: a.cfg.MetricsTop * 8 / 5}
-	exp, err := metrics.New(mopt)
-	if err != nil {
-		return err
-	}
-	reg.MustRegister(exp)
-	srv, err := api.New(api.Options{Listen: a.cfg.Listen, TLSCert: a.cfg.TLSCert, TLSKey: a.cfg.TLSKey, Token: token,
-		Metrics: metricsHandler(reg), UI: web.Handler()})
+	// The exporter is built once the analyzer (whose groups it uses) exists;
+	// reg holds it for /metrics and remote write.
+	var exp *metrics.Exporter
+	reg := newRegistry()
+	srv, err := api.New(api.Options{Listen: a.cfg.Listen, TLSCert: a.cfg.TLSCert, TLSKey: a.cfg.TLSKey, Token: token, UI: web.Handler()})
 	if err != nil {
 		return usageError{err}
 	}
@@ -171,13 +168,13 @@ func (a *app) serve(ctx context.Context) error {
 			}
 			// The metrics' groups are the analyzer's.
 			mopt.GroupOf = an.GroupOf
-			if exp, err = metrics.New(mopt); err != nil {
-				return err
-			}
-			reg = newRegistry()
-			reg.MustRegister(exp)
-			srv.SetMetrics(metricsHandler(reg))
 		}
+		var err error
+		if exp, err = metrics.New(mopt); err != nil {
+			return err
+		}
+		reg.MustRegister(exp)
+		srv.SetMetrics(metricsHandler(reg))
 		var lastQuota time.Time
 		var quotas []quota.Result
 		lastPoll := time.Now()
