@@ -22,7 +22,7 @@ require (
 	modernc.org/sqlite v1.61.1
 )
 
-require github.com/gopacket/gopacket v1.7.7 // indirect
+require github.com/gopacket/gopacket v1.7.7
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -36,7 +36,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0 // indirect
-	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/prometheus/procfs v0.22.0
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	modernc.org/libc v1.79.0 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
