@@ -390,3 +390,40 @@ func TestCapturePidExact(t *testing.T) {
 	}
 	t.Logf("tshark read %d packets: UDP %v, TCP payload %v, %d SYN, %d FIN", len(lines), udpFrom, tcpBytes, syns, fins)
 }
+
+// TestCaptureUsageErrors: unsupported filter syntax, a missing process and
+// missing flags fail before anything loads, with exit code 2 and a message
+// that names the problem.
+func TestCaptureUsageErrors(t *testing.T) {
+	t.Setenv("NETMETER_CONFIG", "/dev/null")
+	out := filepath.Join(t.TempDir(), "x.pcapng")
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-i", "lo", "-w", out, "tcp[13] & 2 != 0"}, []string{"unsupported", "'[' at 1:4", "supported: host, net, port"}},
+		{[]string{"-i", "lo", "-w", out, "ether", "host", "1:2:3:4:5:6"}, []string{"unsupported", "'ether' at 1:1"}},
+		{[]string{"-i", "lo", "-w", out, "port", "http"}, []string{"'http'", "port names are not resolved"}},
+		{[]string{"-i", "lo", "-w", out, "host", "10.0.0.1", "and"}, []string{"syntax error", "end of expression"}},
+		{[]string{"--pid", "99999999", "-w", out}, []string{"--pid 99999999: no such process"}},
+		{[]string{"-i", "lo"}, []string{"-w FILE"}},
+		{[]string{"-w", out}, []string{"capture what?"}},
+		{[]string{"--pid", "1", "--process", "x", "-w", out}, []string{"at most one"}},
+		{[]string{"--container", "nmcap-no-such-container", "-w", out}, []string{"no such running container"}},
+	} {
+		_, err := runCapture(t.Context(), t, nil, c.args...)
+		var b bytes.Buffer
+		code := exitCode(err, &b)
+		if code != 2 {
+			t.Errorf("capture %q: exit %d (%v), want 2", c.args, code, err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("capture %q: %q does not say %q", c.args, b.String(), w)
+			}
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a failed capture created its output file")
+	}
+}

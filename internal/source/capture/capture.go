@@ -210,6 +210,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 		desc = "netmeter: " + describeSelection(o)
 	}
 	ifaces := map[int]int{} // ifindex → pcapng interface
+	var comments commentCache
 	if o.Ready != nil {
 		o.Ready(what)
 	}
@@ -248,7 +249,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 			}
 			ifaces[p.Ifindex] = id
 		}
-		if err := pw.WritePacket(toPcapng(id, &p)); err != nil {
+		if err := pw.WritePacket(toPcapng(id, &p, &comments)); err != nil {
 			return finish(fmt.Errorf("write capture: %w", err))
 		}
 		res.Written++
@@ -256,8 +257,32 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 	return finish(nil)
 }
 
+// commentCache keeps the comment of recently seen sockets, so a packet
+// costs no formatting; bounded (cleared when full).
+type commentCache map[uint64]string
+
+func (c *commentCache) get(p *Packet) string {
+	if *c == nil {
+		*c = commentCache{}
+	}
+	if s, ok := (*c)[p.Cookie]; ok {
+		return s
+	}
+	var s string
+	if p.Pid != 0 {
+		s = fmt.Sprintf("pid %d (%s) socket %d", p.Pid, p.Comm, p.Cookie)
+	} else if p.Cookie != 0 {
+		s = fmt.Sprintf("socket %d", p.Cookie)
+	}
+	if len(*c) >= 4096 {
+		clear(*c)
+	}
+	(*c)[p.Cookie] = s
+	return s
+}
+
 // toPcapng makes the pcapng packet, with the owner in its comment.
-func toPcapng(id int, p *Packet) pcapng.Packet {
+func toPcapng(id int, p *Packet, comments *commentCache) pcapng.Packet {
 	q := pcapng.Packet{Interface: id, Time: p.Time, Data: p.Data, OrigLen: p.OrigLen}
 	switch p.Dir {
 	case DirIn:
@@ -265,11 +290,7 @@ func toPcapng(id int, p *Packet) pcapng.Packet {
 	case DirOut:
 		q.Direction = pcapng.DirOutbound
 	}
-	if p.Pid != 0 {
-		q.Comment = fmt.Sprintf("pid %d (%s) socket %d", p.Pid, p.Comm, p.Cookie)
-	} else if p.Cookie != 0 {
-		q.Comment = fmt.Sprintf("socket %d", p.Cookie)
-	}
+	q.Comment = comments.get(p)
 	return q
 }
 
@@ -315,4 +336,13 @@ func vmMatcher(prog []bpf.RawInstruction) (func([]byte) bool, error) {
 		n, err := vm.Run(b)
 		return err == nil && n > 0
 	}, nil
+}
+
+// compileRaw compiles expr for raw IP packets and returns a matcher.
+func compileRaw(expr string) (func([]byte) bool, error) {
+	prog, err := pcapfilter.Compile(expr, pcapfilter.LinkTypeRaw, 0)
+	if err != nil {
+		return nil, err
+	}
+	return vmMatcher(prog)
 }
