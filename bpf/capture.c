@@ -10,6 +10,8 @@
  * kernel: cgroup/sock_create adds sockets that a selected process (by tgid,
  * or by comm) creates, and sockops adds connections accepted from a selected
  * listener (the listener's SYN is remembered by 4-tuple in `pending`).
+ * With select_all, sock_create records every new socket's owner, so the
+ * records of sockets created after the start name their process.
  */
 #include "common.h"
 
@@ -285,7 +287,8 @@ int capture_sock_create(struct bpf_sock *ctx)
 	if (!cfg || !cfg->enabled)
 		return 1;
 	bpf_get_current_comm(o.comm, sizeof(o.comm));
-	if (!bpf_map_lookup_elem(&cap_pids, &tgid) &&
+	/* With select_all the map only names owners in the records. */
+	if (!cfg->select_all && !bpf_map_lookup_elem(&cap_pids, &tgid) &&
 	    !(cfg->match_comm && comm_equal(o.comm, cfg->comm)))
 		return 1;
 	o.tgid = tgid;

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -111,7 +112,7 @@ func FuzzParseSocketLink(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		ino, ok := parseSocketLink(s)
-		if ok && "socket:["+pidString(int(ino))+"]" != s && s[len(s)-1] == ']' && s[8] != '0' && s[8] != '+' {
+		if ok && !strings.HasPrefix(s, "socket:[") || ok && !strings.HasSuffix(s, "]") {
 			t.Fatalf("%q parsed as %d", s, ino)
 		}
 	})
