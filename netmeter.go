@@ -68,6 +68,8 @@ type config struct {
 	analysis       health.Config
 	noTCPHealth    bool
 	noRTTSamples   bool
+	pcapFilter     string // WithPcapFilter (capture.go)
+	storePcap      string // WithStorePcap (capture.go)
 }
 
 // Option configures New.
@@ -242,6 +244,7 @@ type Monitor struct {
 	dropped uint64
 	ledger  *aggregate.Ledger
 	an      *health.Analyzer
+	pcap    *pcapRun // WithStorePcap (capture.go)
 }
 
 // New validates the options. It touches no kernel state; Start does.
@@ -293,6 +296,12 @@ func (m *Monitor) Start(ctx context.Context) error {
 	} else {
 		ctx, m.cancel = context.WithCancel(ctx)
 	}
+	if err := m.startPcap(ctx); err != nil {
+		m.cancel()
+		p.Close()
+		m.finish(err)
+		return err
+	}
 	out := make(chan Snapshot, 1)
 	go func() {
 		for s := range out {
@@ -303,7 +312,7 @@ func (m *Monitor) Start(ctx context.Context) error {
 		err := p.Loop.Run(ctx, out)
 		close(out)
 		p.Close()
-		m.finish(err)
+		m.finish(errors.Join(err, m.stopPcap()))
 	}()
 	return nil
 }
