@@ -132,7 +132,7 @@ func (a *app) capture(ctx context.Context, o captureOpts, filter string, stdout,
 		if err != nil {
 			return err
 		}
-		opts.Cgroup, opts.Describe = cg, "netmeter: "+desc
+		opts.Cgroup, opts.Describe = cg, desc
 	case o.cgroup != "":
 		cg, err := resolveCgroupFlag(o.cgroup)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -170,19 +171,55 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// TestCapturePidExact: two processes send the same kinds of traffic over
-// lo at the same time; `netmeter capture --pid A` writes exactly A's
-// packets: every UDP datagram A sent (from a socket open before the
-// capture and one created during it), and both TCP connections (one A
-// opened, one A accepted from a listener open before the capture) from
-// SYN to FIN with the exact payload bytes each way; nothing of B's.
-// tshark reads the file back, with A named in every packet's comment and
-// the interface description.
-func TestCapturePidExact(t *testing.T) {
+// captureCase is one capture run alongside the peers' traffic: its
+// arguments (besides -w) and what it must contain.
+type captureCase struct {
+	name    string
+	args    []string
+	udpOnly bool   // the filter keeps only UDP
+	desc    string // the interface description contains this
+	comment bool   // every packet's comment names peer A's pid
+}
+
+// TestCaptureSelectsOneProcess: two processes send the same kinds of
+// traffic over lo at the same time; captures of one of them (by --pid, by
+// --pid with a filter, by --container) write exactly its packets: every UDP
+// datagram it sent (from a socket open before the capture and one created
+// during it), and both TCP connections (one it opened, one it accepted from
+// a listener open before the capture) from SYN to FIN with the exact
+// payload bytes each way; nothing of the other's. tshark reads the files
+// back, with the owner named in the comments and interface descriptions.
+func TestCaptureSelectsOneProcess(t *testing.T) {
 	testnet.RequirePrivileged(t)
 	requireTools(t, "tshark")
 	t.Setenv("NETMETER_CONFIG", "/dev/null")
 	dir := t.TempDir()
+
+	// Peer A runs in a cgroup that looks like a Docker container's.
+	mnt, err := testnet.Cgroup2Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.Repeat("c0ffee", 10) + "cafe"
+	parent := filepath.Join(mnt, fmt.Sprintf("nmcap-%d", os.Getpid()))
+	cgPath := filepath.Join(parent, "docker-"+id+".scope")
+	if err := os.MkdirAll(cgPath, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // after the peers are gone (cleanups run last-in first-out)
+		for range 50 {
+			if os.Remove(cgPath) == nil || errors.Is(os.Remove(cgPath), os.ErrNotExist) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		_ = os.Remove(parent)
+	})
+	cgDir, err := os.Open(cgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cgDir.Close()
 
 	// The test's servers: a UDP sink and a TCP server that reads to EOF
 	// and replies peerTCPReply bytes.
@@ -229,9 +266,12 @@ func TestCapturePidExact(t *testing.T) {
 		listen string
 		report string
 	}
-	start := func(name string) *peer {
+	start := func(name string, cgroupFD int) *peer {
 		p := &peer{report: filepath.Join(dir, name+".json")}
 		cmd := testnet.Command(t, nil, nil, "capture-peer", udp.LocalAddr().String(), srv.Addr().String(), p.report)
+		if cgroupFD >= 0 {
+			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgroupFD
+		}
 		p.stdin, err = cmd.StdinPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -244,27 +284,35 @@ func TestCapturePidExact(t *testing.T) {
 		p.listen = rep.Addr
 		return p
 	}
-	a, b := start("a"), start("b")
+	a, b := start("a", int(cgDir.Fd())), start("b", -1)
+	pidA := strconv.Itoa(a.child.Pid())
 
-	out := filepath.Join(dir, "a.pcapng")
+	cases := []captureCase{
+		{name: "pid", args: []string{"--pid", pidA}, desc: "netmeter: pid " + pidA + " (", comment: true},
+		{name: "pid-udp", args: []string{"--pid", pidA, "-i", "lo", "udp"}, udpOnly: true, desc: "netmeter: pid " + pidA + " (", comment: true},
+		{name: "container", args: []string{"--container", id[:12]}, desc: "container docker " + id[:12]},
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	ready := make(chan struct{})
 	type capRes struct {
 		stderr string
 		err    error
 	}
-	done := make(chan capRes, 1)
-	go func() {
-		s, err := runCapture(ctx, t, ready, "--pid", strconv.Itoa(a.child.Pid()), "-w", out)
-		done <- capRes{s, err}
-	}()
-	select {
-	case <-ready:
-	case r := <-done:
-		t.Fatalf("capture ended before it was ready: %v\n%s", r.err, r.stderr)
-	case <-time.After(30 * time.Second):
-		t.Fatal("capture not ready after 30 s")
+	dones := make([]chan capRes, len(cases))
+	for i, c := range cases {
+		ready := make(chan struct{})
+		dones[i] = make(chan capRes, 1)
+		go func() {
+			s, err := runCapture(ctx, t, ready, append(c.args, "-w", filepath.Join(dir, c.name+".pcapng"))...)
+			dones[i] <- capRes{s, err}
+		}()
+		select {
+		case <-ready:
+		case r := <-dones[i]:
+			t.Fatalf("capture %s ended before it was ready: %v\n%s", c.name, r.err, r.stderr)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("capture %s not ready after 30 s", c.name)
+		}
 	}
 
 	// Both peers at once; then the test connects to each peer's listener.
@@ -292,15 +340,13 @@ func TestCapturePidExact(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // the last FIN/ACKs
 	cancel()
-	r := <-done
-	t.Logf("capture:\n%s", r.stderr)
-	if r.err != nil {
-		t.Fatal(r.err)
+	results := make([]capRes, len(cases))
+	for i := range cases {
+		results[i] = <-dones[i]
 	}
 	if got := datagrams.Load(); got != 2*(peerOldUDP+peerNewUDP) {
 		t.Errorf("UDP sink received %d datagrams, want %d", got, 2*(peerOldUDP+peerNewUDP))
 	}
-
 	readPorts := func(p *peer) peerPorts {
 		var pp peerPorts
 		bs, err := os.ReadFile(p.report)
@@ -314,8 +360,22 @@ func TestCapturePidExact(t *testing.T) {
 	}
 	pa, pb := readPorts(a), readPorts(b)
 	t.Logf("A (pid %d) ports %+v, B (pid %d) ports %+v", a.child.Pid(), pa, b.child.Pid(), pb)
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := results[i]
+			t.Logf("capture %s:\n%s", strings.Join(c.args, " "), r.stderr)
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			checkPeerCapture(t, filepath.Join(dir, c.name+".pcapng"), c, a.child.Pid(), pa, pb, r.stderr)
+		})
+	}
+}
 
-	tsh, err := exec.Command("tshark", "-r", out, "-T", "fields", "-E", "separator=|",
+// checkPeerCapture reads file with tshark and checks it holds exactly peer
+// A's traffic (see TestCaptureSelectsOneProcess).
+func checkPeerCapture(t *testing.T, file string, c captureCase, pidA int, pa, pb peerPorts, stderr string) {
+	tsh, err := exec.Command("tshark", "-r", file, "-T", "fields", "-E", "separator=|",
 		"-e", "ip.proto", "-e", "udp.srcport", "-e", "udp.dstport", "-e", "tcp.srcport", "-e", "tcp.dstport",
 		"-e", "tcp.len", "-e", "tcp.flags.syn", "-e", "tcp.flags.fin", "-e", "udp.length",
 		"-e", "frame.comment", "-e", "frame.interface_description").Output()
@@ -323,7 +383,7 @@ func TestCapturePidExact(t *testing.T) {
 		t.Fatalf("tshark: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(tsh)), "\n")
-	wantComment := fmt.Sprintf("pid %d (", a.child.Pid())
+	wantComment := fmt.Sprintf("pid %d (", pidA)
 	aPorts := map[int]string{pa.OldUDP: "udp old", pa.NewUDP: "udp new", pa.TCPClient: "tcp client", pa.Listener: "listener"}
 	bPorts := map[int]bool{pb.OldUDP: true, pb.NewUDP: true, pb.TCPClient: true, pb.Listener: true}
 	udpFrom := map[string]int{}
@@ -334,8 +394,8 @@ func TestCapturePidExact(t *testing.T) {
 		if len(f) != 11 {
 			t.Fatalf("tshark line %q", l)
 		}
-		if !strings.Contains(f[9], wantComment) || !strings.Contains(f[10], wantComment) {
-			t.Errorf("packet %q does not name pid %d in its comment and interface description", l, a.child.Pid())
+		if c.comment && !strings.Contains(f[9], wantComment) || !strings.Contains(f[10], c.desc) {
+			t.Errorf("packet %q does not name its owner (%q)", l, c.desc)
 		}
 		atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
 		switch f[0] {
@@ -349,6 +409,9 @@ func TestCapturePidExact(t *testing.T) {
 			}
 			udpFrom[aPorts[src]]++
 		case "6":
+			if c.udpOnly {
+				t.Errorf("TCP segment passed the filter udp: %s", l)
+			}
 			src, dst := atoi(f[3]), atoi(f[4])
 			if bPorts[src] || bPorts[dst] {
 				t.Errorf("B's segment in A's capture: %s", l)
@@ -372,21 +435,23 @@ func TestCapturePidExact(t *testing.T) {
 			t.Errorf("unexpected packet: %s", l)
 		}
 	}
-	want := map[string]int{"client out": peerTCPSend, "client in": peerTCPReply, "accepted in": peerAccIn, "accepted out": peerAccReply}
-	for k, v := range want {
-		if tcpBytes[k] != v {
-			t.Errorf("TCP payload %s: %d bytes in the capture, generator moved %d", k, tcpBytes[k], v)
-		}
-	}
 	if udpFrom["udp old"] != peerOldUDP || udpFrom["udp new"] != peerNewUDP {
 		t.Errorf("UDP datagrams in the capture: %v, generator sent %d (old socket) + %d (new socket)", udpFrom, peerOldUDP, peerNewUDP)
 	}
-	// Each connection: SYN and SYN-ACK, a FIN each way.
-	if syns != 4 || fins != 4 {
-		t.Errorf("%d SYN and %d FIN segments, want 4 and 4", syns, fins)
+	if !c.udpOnly {
+		want := map[string]int{"client out": peerTCPSend, "client in": peerTCPReply, "accepted in": peerAccIn, "accepted out": peerAccReply}
+		for k, v := range want {
+			if tcpBytes[k] != v {
+				t.Errorf("TCP payload %s: %d bytes in the capture, generator moved %d", k, tcpBytes[k], v)
+			}
+		}
+		// Each connection: SYN and SYN-ACK, a FIN each way.
+		if syns != 4 || fins != 4 {
+			t.Errorf("%d SYN and %d FIN segments, want 4 and 4", syns, fins)
+		}
 	}
-	if !strings.Contains(r.stderr, fmt.Sprintf("%d packets captured", len(lines))) || !strings.Contains(r.stderr, "0 packets dropped by kernel") {
-		t.Errorf("summary does not match tshark's %d packets:\n%s", len(lines), r.stderr)
+	if !strings.Contains(stderr, fmt.Sprintf("%d packets captured", len(lines))) || !strings.Contains(stderr, "0 packets dropped by kernel") {
+		t.Errorf("summary does not match tshark's %d packets:\n%s", len(lines), stderr)
 	}
 	t.Logf("tshark read %d packets: UDP %v, TCP payload %v, %d SYN, %d FIN", len(lines), udpFrom, tcpBytes, syns, fins)
 }

@@ -89,8 +89,9 @@ type Options struct {
 	// AllSockets captures every local socket's packets (kernel-side)
 	// when nothing else is selected and Interface is empty.
 	AllSockets bool
-	// Describe is the interface description written to the pcapng (e.g.
-	// "netmeter: pid 1234 (curl)"); empty: derived from the selection.
+	// Describe names the selection in the pcapng's interface description
+	// ("netmeter: " + Describe, e.g. "container web (docker 0123abcd)");
+	// empty: derived from the selection ("pid 1234 (curl)").
 	Describe string
 	// Filter is a pcap-filter expression (internal/pcapfilter).
 	Filter  string
@@ -205,10 +206,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	desc := o.Describe
-	if desc == "" {
-		desc = "netmeter: " + describeSelection(o)
-	}
+	desc := "netmeter: " + describeSelection(o)
 	ifaces := map[int]int{} // ifindex → pcapng interface
 	var comments commentCache
 	if o.Ready != nil {
