@@ -96,6 +96,9 @@ type Options struct {
 	// Filter is a pcap-filter expression (internal/pcapfilter).
 	Filter  string
 	Snaplen int // 0: 262144 (interface) or MaxSnaplen (kernel-side)
+	// RingSize is the kernel-side ring buffer's size in bytes, a power of
+	// two of at least 4096 (0: 8 MiB).
+	RingSize int
 	// Count stops after this many written packets (0: no limit),
 	// Duration after this long (0: until ctx ends).
 	Count    int
@@ -154,7 +157,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 				return res, err
 			}
 		}
-		sel := Selection{Pids: o.Pids, Comm: o.Comm, Cgroup: o.Cgroup, All: o.AllSockets, Snaplen: o.Snaplen}
+		sel := Selection{Pids: o.Pids, Comm: o.Comm, Cgroup: o.Cgroup, All: o.AllSockets, Snaplen: o.Snaplen, RingSize: o.RingSize}
 		names, err := interfaceNames(o.Netns, o.Pids)
 		if err != nil {
 			return res, err
