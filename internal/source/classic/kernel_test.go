@@ -270,5 +270,3 @@ func absDiff(a, b uint64) uint64 {
 	}
 	return b - a
 }
-
-

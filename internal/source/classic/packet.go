@@ -84,6 +84,9 @@ func parsePacket(data []byte, origLen int) (packet, bool) {
 	default:
 		return p, false
 	}
+	if hl > len(data) { // extension headers longer than what was captured
+		return p, false
+	}
 	l4 := data[hl:]
 	var l4hl int
 	switch p.proto {
