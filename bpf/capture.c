@@ -9,7 +9,9 @@
  * the snap length, with its owner, into `events`. The selection grows in the
  * kernel: cgroup/sock_create adds sockets that a selected process (by tgid,
  * or by comm) creates, and sockops adds connections accepted from a selected
- * listener (the listener's SYN is remembered by 4-tuple in `pending`).
+ * listener (the listener's SYN is remembered by 4-tuple in `pending`);
+ * cgroup/sendmsg and cgroup/connect add unbound sockets opened before the
+ * start, which the userspace seed (sock_diag) cannot see.
  * With select_all, sock_create records every new socket's owner, so the
  * records of sockets created after the start name their process.
  */
@@ -276,23 +278,68 @@ static __always_inline void select_cookie(__u64 cookie, struct owner *o)
 		count(CAP_STAT_SELECT_FULL);
 }
 
-/* A socket created by a selected process joins the selection. */
-SEC("cgroup/sock_create")
-int capture_sock_create(struct bpf_sock *ctx)
+/*
+ * In process context: select the socket when the current process is
+ * selected (by tgid or comm, or everyone with select_all).
+ */
+static __always_inline void select_if_current(__u64 cookie)
 {
 	struct cap_config *cfg = get_config();
 	struct owner o = {};
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	if (!cfg || !cfg->enabled)
-		return 1;
+		return;
 	bpf_get_current_comm(o.comm, sizeof(o.comm));
 	/* With select_all the map only names owners in the records. */
 	if (!cfg->select_all && !bpf_map_lookup_elem(&cap_pids, &tgid) &&
 	    !(cfg->match_comm && comm_equal(o.comm, cfg->comm)))
-		return 1;
+		return;
+	if (bpf_map_lookup_elem(&cap_selected, &cookie))
+		return;
 	o.tgid = tgid;
-	select_cookie(bpf_get_socket_cookie(ctx), &o);
+	select_cookie(cookie, &o);
+}
+
+/* A socket created by a selected process joins the selection. */
+SEC("cgroup/sock_create")
+int capture_sock_create(struct bpf_sock *ctx)
+{
+	select_if_current(bpf_get_socket_cookie(ctx));
+	return 1;
+}
+
+/*
+ * Sockets a selected process opened before the start but had not bound (a
+ * UDP socket before its first sendto, a TCP socket before connect) are not
+ * in sock_diag, so the seed misses them: these hooks, which run before the
+ * first packet leaves, catch them.
+ */
+SEC("cgroup/sendmsg4")
+int capture_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	select_if_current(bpf_get_socket_cookie(ctx));
+	return 1;
+}
+
+SEC("cgroup/sendmsg6")
+int capture_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	select_if_current(bpf_get_socket_cookie(ctx));
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int capture_connect4(struct bpf_sock_addr *ctx)
+{
+	select_if_current(bpf_get_socket_cookie(ctx));
+	return 1;
+}
+
+SEC("cgroup/connect6")
+int capture_connect6(struct bpf_sock_addr *ctx)
+{
+	select_if_current(bpf_get_socket_cookie(ctx));
 	return 1;
 }
 

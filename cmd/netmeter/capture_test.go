@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/netmeter/netmeter/internal/testnet"
 )
 
@@ -27,6 +29,7 @@ import (
 const (
 	peerOldUDP   = 10   // datagrams from a socket open before the capture
 	peerNewUDP   = 20   // datagrams from a socket created during it
+	peerUnbound  = 5    // datagrams from a socket opened, unbound, before it
 	peerUDPSize  = 100  // payload bytes per datagram
 	peerTCPSend  = 5000 // the peer's connection to the test's server
 	peerTCPReply = 3000
@@ -37,7 +40,7 @@ const (
 // peerPorts is what a capture-peer writes to its report file: its local
 // ports.
 type peerPorts struct {
-	OldUDP, NewUDP, TCPClient, Listener int
+	OldUDP, NewUDP, Unbound, TCPClient, Listener int
 }
 
 func init() { testnet.RegisterRole("capture-peer", capturePeer) }
@@ -60,6 +63,12 @@ func capturePeer(ctx context.Context, args []string, rep *testnet.Reporter) erro
 		return err
 	}
 	defer old.Close()
+	// Open but unbound: sock_diag does not list it until its first send.
+	unbound, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(unbound)
 	rep.Ready(ln.Addr().String())
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		return fmt.Errorf("wait for go: %w", err)
@@ -70,6 +79,18 @@ func capturePeer(ctx context.Context, args []string, rep *testnet.Reporter) erro
 		if _, err := old.Write(payload); err != nil {
 			return err
 		}
+	}
+	ua, err := net.ResolveUDPAddr("udp4", udpAddr)
+	if err != nil {
+		return err
+	}
+	for range peerUnbound {
+		if err := unix.Sendto(unbound, payload, 0, &unix.SockaddrInet4{Port: ua.Port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			return err
+		}
+	}
+	if sa, err := unix.Getsockname(unbound); err == nil {
+		ports.Unbound = sa.(*unix.SockaddrInet4).Port
 	}
 	nu, err := net.Dial("udp4", udpAddr)
 	if err != nil {
@@ -114,7 +135,7 @@ func capturePeer(ctx context.Context, args []string, rep *testnet.Reporter) erro
 	if err := os.WriteFile(reportFile, b, 0o644); err != nil {
 		return err
 	}
-	rep.Result(testnet.Result{Proto: "mixed", Bytes: peerTCPSend, Datagrams: peerOldUDP + peerNewUDP})
+	rep.Result(testnet.Result{Proto: "mixed", Bytes: peerTCPSend, Datagrams: peerOldUDP + peerNewUDP + peerUnbound})
 	return nil
 }
 
@@ -185,7 +206,8 @@ type captureCase struct {
 // traffic over lo at the same time; captures of one of them (by --pid, by
 // --pid with a filter, by --container) write exactly its packets: every UDP
 // datagram it sent (from a socket open before the capture and one created
-// during it), and both TCP connections (one it opened, one it accepted from
+// during it, and one opened before it but unbound, which sock_diag cannot
+// list), and both TCP connections (one it opened, one it accepted from
 // a listener open before the capture) from SYN to FIN with the exact
 // payload bytes each way; nothing of the other's. tshark reads the files
 // back, with the owner named in the comments and interface descriptions.
@@ -344,8 +366,8 @@ func TestCaptureSelectsOneProcess(t *testing.T) {
 	for i := range cases {
 		results[i] = <-dones[i]
 	}
-	if got := datagrams.Load(); got != 2*(peerOldUDP+peerNewUDP) {
-		t.Errorf("UDP sink received %d datagrams, want %d", got, 2*(peerOldUDP+peerNewUDP))
+	if got, want := datagrams.Load(), int64(2*(peerOldUDP+peerNewUDP+peerUnbound)); got != want {
+		t.Errorf("UDP sink received %d datagrams, want %d", got, want)
 	}
 	readPorts := func(p *peer) peerPorts {
 		var pp peerPorts
@@ -384,8 +406,8 @@ func checkPeerCapture(t *testing.T, file string, c captureCase, pidA int, pa, pb
 	}
 	lines := strings.Split(strings.TrimSpace(string(tsh)), "\n")
 	wantComment := fmt.Sprintf("pid %d (", pidA)
-	aPorts := map[int]string{pa.OldUDP: "udp old", pa.NewUDP: "udp new", pa.TCPClient: "tcp client", pa.Listener: "listener"}
-	bPorts := map[int]bool{pb.OldUDP: true, pb.NewUDP: true, pb.TCPClient: true, pb.Listener: true}
+	aPorts := map[int]string{pa.OldUDP: "udp old", pa.NewUDP: "udp new", pa.Unbound: "udp unbound", pa.TCPClient: "tcp client", pa.Listener: "listener"}
+	bPorts := map[int]bool{pb.OldUDP: true, pb.NewUDP: true, pb.Unbound: true, pb.TCPClient: true, pb.Listener: true}
 	udpFrom := map[string]int{}
 	tcpBytes := map[string]int{} // "client out", "client in", "accepted in", "accepted out"
 	syns, fins := 0, 0
@@ -435,8 +457,8 @@ func checkPeerCapture(t *testing.T, file string, c captureCase, pidA int, pa, pb
 			t.Errorf("unexpected packet: %s", l)
 		}
 	}
-	if udpFrom["udp old"] != peerOldUDP || udpFrom["udp new"] != peerNewUDP {
-		t.Errorf("UDP datagrams in the capture: %v, generator sent %d (old socket) + %d (new socket)", udpFrom, peerOldUDP, peerNewUDP)
+	if udpFrom["udp old"] != peerOldUDP || udpFrom["udp new"] != peerNewUDP || udpFrom["udp unbound"] != peerUnbound {
+		t.Errorf("UDP datagrams in the capture: %v, generator sent %d (old socket) + %d (new socket) + %d (old unbound socket)", udpFrom, peerOldUDP, peerNewUDP, peerUnbound)
 	}
 	if !c.udpOnly {
 		want := map[string]int{"client out": peerTCPSend, "client in": peerTCPReply, "accepted in": peerAccIn, "accepted out": peerAccReply}

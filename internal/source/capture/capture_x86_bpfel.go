@@ -77,8 +77,12 @@ const (
 	captureMapCapPids            = "cap_pids"
 	captureMapCapSelected        = "cap_selected"
 	captureMapCapStats           = "cap_stats"
+	captureProgCaptureConnect4   = "capture_connect4"
+	captureProgCaptureConnect6   = "capture_connect6"
 	captureProgCaptureEgress     = "capture_egress"
 	captureProgCaptureIngress    = "capture_ingress"
+	captureProgCaptureSendmsg4   = "capture_sendmsg4"
+	captureProgCaptureSendmsg6   = "capture_sendmsg6"
 	captureProgCaptureSockCreate = "capture_sock_create"
 	captureProgCaptureSockops    = "capture_sockops"
 	captureVarUnusedCapDirection = "unused_cap_direction"
@@ -127,8 +131,12 @@ type captureSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type captureProgramSpecs struct {
+	CaptureConnect4   *ebpf.ProgramSpec `ebpf:"capture_connect4"`
+	CaptureConnect6   *ebpf.ProgramSpec `ebpf:"capture_connect6"`
 	CaptureEgress     *ebpf.ProgramSpec `ebpf:"capture_egress"`
 	CaptureIngress    *ebpf.ProgramSpec `ebpf:"capture_ingress"`
+	CaptureSendmsg4   *ebpf.ProgramSpec `ebpf:"capture_sendmsg4"`
+	CaptureSendmsg6   *ebpf.ProgramSpec `ebpf:"capture_sendmsg6"`
 	CaptureSockCreate *ebpf.ProgramSpec `ebpf:"capture_sock_create"`
 	CaptureSockops    *ebpf.ProgramSpec `ebpf:"capture_sockops"`
 }
@@ -204,16 +212,24 @@ type captureVariables struct {
 //
 // It can be passed to loadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type capturePrograms struct {
+	CaptureConnect4   *ebpf.Program `ebpf:"capture_connect4"`
+	CaptureConnect6   *ebpf.Program `ebpf:"capture_connect6"`
 	CaptureEgress     *ebpf.Program `ebpf:"capture_egress"`
 	CaptureIngress    *ebpf.Program `ebpf:"capture_ingress"`
+	CaptureSendmsg4   *ebpf.Program `ebpf:"capture_sendmsg4"`
+	CaptureSendmsg6   *ebpf.Program `ebpf:"capture_sendmsg6"`
 	CaptureSockCreate *ebpf.Program `ebpf:"capture_sock_create"`
 	CaptureSockops    *ebpf.Program `ebpf:"capture_sockops"`
 }
 
 func (p *capturePrograms) Close() error {
 	return _CaptureClose(
+		p.CaptureConnect4,
+		p.CaptureConnect6,
 		p.CaptureEgress,
 		p.CaptureIngress,
+		p.CaptureSendmsg4,
+		p.CaptureSendmsg6,
 		p.CaptureSockCreate,
 		p.CaptureSockops,
 	)

@@ -22,7 +22,7 @@ var Requirements = bpfload.Requirements{
 	Name:         "capture",
 	Capabilities: []bpfload.Capability{bpfload.CapBPF, bpfload.CapNetAdmin},
 	BTF:          false,
-	ProgramTypes: []ebpf.ProgramType{ebpf.CGroupSKB, ebpf.CGroupSock, ebpf.SockOps},
+	ProgramTypes: []ebpf.ProgramType{ebpf.CGroupSKB, ebpf.CGroupSock, ebpf.CGroupSockAddr, ebpf.SockOps},
 	MapTypes:     []ebpf.MapType{ebpf.RingBuf, ebpf.LRUHash},
 }
 
@@ -117,6 +117,10 @@ func OpenKernel(sel Selection) (*Kernel, error) {
 	}{
 		{k.objs.CaptureSockCreate, ebpf.AttachCGroupInetSockCreate},
 		{k.objs.CaptureSockops, ebpf.AttachCGroupSockOps},
+		{k.objs.CaptureSendmsg4, ebpf.AttachCGroupUDP4Sendmsg},
+		{k.objs.CaptureSendmsg6, ebpf.AttachCGroupUDP6Sendmsg},
+		{k.objs.CaptureConnect4, ebpf.AttachCGroupInet4Connect},
+		{k.objs.CaptureConnect6, ebpf.AttachCGroupInet6Connect},
 		{k.objs.CaptureIngress, ebpf.AttachCGroupInetIngress},
 		{k.objs.CaptureEgress, ebpf.AttachCGroupInetEgress},
 	} {
