@@ -26,6 +26,9 @@ const minFullScan = 20 * time.Millisecond
 // found by reading its fd directory alone.
 const recentPIDs = 16
 
+// maxCachedInodes bounds the inode → pid cache between two full scans.
+const maxCachedInodes = 1 << 20
+
 // scanner finds the sockets of one namespace and their owners. One
 // goroutine at a time uses it (Engine.scanMu).
 type scanner struct {
@@ -122,6 +125,9 @@ func (sc *scanner) findOwners(now time.Time, out []sockInfo, missing []int) {
 	}
 	if unresolved() == 0 {
 		return
+	}
+	if len(sc.inodePID) > maxCachedInodes {
+		clear(sc.inodePID) // the next full scan refills it
 	}
 	for _, pid := range sc.recent {
 		inodes, err := sc.fs.SocketInodesOf(pid)

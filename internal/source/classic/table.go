@@ -494,8 +494,8 @@ func (t *table) socket(s *sock, dead bool) engine.Socket {
 	return out
 }
 
-// ownerless reports the inodes of sockets whose owner is not known, and
-// whether inode is one the table already has an owner for.
+// owned reports whether the table already knows the owner of the socket
+// with this inode (the scanner then does not look for it).
 func (t *table) owned(inode uint64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
