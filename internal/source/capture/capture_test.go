@@ -200,3 +200,19 @@ func TestRunWritesFakeSource(t *testing.T) {
 	}
 	_ = filepath.Join
 }
+
+// TestRecordLayout: the header the decoder copies is exactly what
+// encoding/binary makes of the generated mirror (no padding, host order).
+func TestRecordLayout(t *testing.T) {
+	if n := binary.Size(captureCapRecord{}); n != recordSize {
+		t.Fatalf("binary size %d, memory size %d", n, recordSize)
+	}
+	want := captureCapRecord{TsNs: 1 << 40, Cookie: 3, Ifindex: 4, OrigLen: 5, CapLen: 0, Tgid: 7, Direction: 2}
+	var p Packet
+	if err := decodeRecord(record(t, want, nil), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.mono != want.TsNs || p.Cookie != 3 || p.Ifindex != 4 || p.OrigLen != 5 || p.Pid != 7 || p.Dir != DirOut {
+		t.Fatalf("%+v", p)
+	}
+}

