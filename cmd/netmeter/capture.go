@@ -141,20 +141,20 @@ func (a *app) capture(ctx context.Context, o captureOpts, filter string, stdout,
 		opts.Cgroup = cg
 	}
 	out := stdout
+	var lf *lazyFile
 	if o.out != "-" {
-		f, err := os.Create(o.out)
-		if err != nil {
-			return fmt.Errorf("capture: %w", err)
-		}
-		defer f.Close()
-		out = f
+		// Created on the first write, once the capture runs: a capture
+		// that cannot start leaves no empty file behind, and says why.
+		lf = &lazyFile{path: o.out}
+		defer lf.Close()
+		out = lf
 	}
 	opts.Ready = func(what string) {
 		fmt.Fprintf(stderr, "netmeter: capturing %s, snapshot length %s\n", what, snapDesc(o.snaplen))
 	}
 	res, err := capture.Run(ctx, opts, out)
-	if f, ok := out.(*os.File); ok && f != os.Stdout {
-		if cerr := f.Close(); cerr != nil && err == nil {
+	if lf != nil {
+		if cerr := lf.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("capture: %w", cerr)
 		}
 	}
@@ -242,4 +242,31 @@ func resolveContainer(ctx context.Context, c string) (string, string, error) {
 		return cg, desc, nil
 	}
 	return "", "", usageError{fmt.Errorf("--container %s: no such running container (give a name a runtime knows or an id prefix of at least 4 characters)", c)}
+}
+
+// lazyFile creates its file on the first Write.
+type lazyFile struct {
+	path string
+	f    *os.File
+	err  error
+}
+
+func (l *lazyFile) Write(p []byte) (int, error) {
+	if l.f == nil && l.err == nil {
+		l.f, l.err = os.Create(l.path)
+	}
+	if l.err != nil {
+		return 0, l.err
+	}
+	return l.f.Write(p)
+}
+
+// Close closes the file if it was created; it is safe to call twice.
+func (l *lazyFile) Close() error {
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f, l.err = nil, os.ErrClosed
+	return err
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/net/bpf"
 
+	"github.com/netmeter/netmeter/internal/bpfload"
 	"github.com/netmeter/netmeter/internal/pcapfilter"
 	"github.com/netmeter/netmeter/internal/pcapng"
 )
@@ -156,6 +157,10 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 			if match, err = vmMatcher(prog); err != nil {
 				return res, err
 			}
+		}
+		// Privileges first: they are what a user fixes first.
+		if err := bpfload.Prepare(Requirements); err != nil {
+			return res, err
 		}
 		sel := Selection{Pids: o.Pids, Comm: o.Comm, Cgroup: o.Cgroup, All: o.AllSockets, Snaplen: o.Snaplen, RingSize: o.RingSize}
 		names, err := interfaceNames(o.Netns, o.Pids)
