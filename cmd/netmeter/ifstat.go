@@ -89,7 +89,9 @@ func (a *app) ifstat(ctx context.Context, w io.Writer, o ifstatOpts) error {
 	if o.engine {
 		setup = append(setup, func(l *aggregate.Loop) error {
 			if l.Engine == nil {
-				return errors.New("top needs an engine: neither the eBPF engine nor the classic capture could start (see the warnings above)")
+				return errors.New("top needs an engine: neither the eBPF engine nor the classic capture could start (see the warnings above): " +
+					"run as root, or grant CAP_NET_RAW for the classic engine (setcap cap_net_raw+ep) or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON for eBPF; " +
+					"'netmeter ifstat' or 'netmeter --engine off' show interfaces only")
 			}
 			return nil
 		})
