@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -269,4 +270,65 @@ func absDiff(a, b uint64) uint64 {
 		return a - b
 	}
 	return b - a
+}
+
+// TestVethTransfer: a transfer from a process in namespace A to one in B
+// over a quiet veth, watched from A only (IPv4 and IPv6): the client's
+// bytes are its transmit, the peer outside the namespace is charged nothing,
+// and the IP bytes are the veth's own counters less its Ethernet headers.
+func TestVethTransfer(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	pair := testnet.NewPair(t)
+	for _, dst := range []netip.Addr{pair.B4, pair.B6} {
+		t.Run(map[bool]string{true: "ipv4", false: "ipv6"}[dst.Is4()], func(t *testing.T) {
+			cl, err := classic.Open(classic.Options{NetnsPath: pair.A.Path()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			cc := collect(t, "classic", cl, pair.A.Inode(), 200*time.Millisecond)
+			k0, err := pair.A.LinkCounters(testnet.PairLinkA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			const n = 50 << 20
+			server := testnet.StartChild(t, testnet.Command(t, pair.B, nil, testnet.RoleTCPServer,
+				"-listen", netip.AddrPortFrom(dst, 0).String()))
+			rep, err := server.Ready(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			client := testnet.StartChild(t, testnet.Command(t, pair.A, nil, testnet.RoleTCPSend,
+				"-addr", rep.Addr, "-bytes", strconv.Itoa(n)))
+			for _, c := range []*testnet.Child{client, server} {
+				if _, err := c.Wait(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			settle(cc)
+			k1, err := pair.A.LinkCounters(testnet.PairLinkA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const eth = 14
+			ktx := (k1.TxBytes - k0.TxBytes) - eth*(k1.TxPackets-k0.TxPackets)
+			krx := (k1.RxBytes - k0.RxBytes) - eth*(k1.RxPackets-k0.RxPackets)
+			m := cc.byPID()
+			c := m[uint32(client.Pid())]
+			st := cl.Stats()
+			t.Logf("veth %s (kernel): tx %d IP bytes, rx %d; classic client %s; others %v; ring drops %d",
+				testnet.PairLinkA, ktx, krx, fmtT(c), len(m)-1, st.Drops)
+			if c.TxPayload != n || c.RxPayload != testnet.TCPAckSize {
+				t.Errorf("client payload tx %d rx %d, want %d and %d", c.TxPayload, c.RxPayload, n, testnet.TCPAckSize)
+			}
+			if st.Drops == 0 && (c.TxBytes != ktx || c.RxBytes != krx) {
+				t.Errorf("client IP bytes tx %d rx %d, veth says %d and %d", c.TxBytes, c.RxBytes, ktx, krx)
+			}
+			if len(m) != 1 || cc.kernel != (snapshot.Traffic{}) {
+				t.Errorf("traffic charged to others: %v, unattributed %+v", m, cc.kernel)
+			}
+		})
+	}
 }
