@@ -42,6 +42,8 @@ const (
 	pollTimeout  = 100 * time.Millisecond
 	// periodicScan is how often /proc/net is read without a new flow.
 	periodicScan = 250 * time.Millisecond
+	// maxCaptureErrors consecutive read errors (10 ms apart) fail Read.
+	maxCaptureErrors = 100
 )
 
 // Options configure Open. Zero fields take the defaults.
@@ -215,6 +217,7 @@ func localAddrs() ([]netip.Addr, error) {
 
 func (e *Engine) capture() {
 	defer e.wg.Done()
+	failed := 0
 	for {
 		select {
 		case <-e.done:
@@ -231,10 +234,15 @@ func (e *Engine) capture() {
 				return
 			default:
 			}
-			e.readErr.Store(&err)
+			// A transient error (POLLERR) is retried; only a ring that keeps
+			// failing fails Read.
+			if failed++; failed >= maxCaptureErrors {
+				e.readErr.Store(&err)
+			}
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		failed = 0
 		e.packets.Add(1)
 		p, ok := parsePacket(data, ci.Length)
 		if ok && e.t.account(&p) {
