@@ -345,3 +345,52 @@ func TestVethTransfer(t *testing.T) {
 		})
 	}
 }
+
+// TestLoopbackUDP: datagrams from a connected UDP socket to an unconnected
+// receiver: the sender's payload is its transmit, the receiver's its
+// receive, compared with the eBPF engine.
+func TestLoopbackUDP(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	ns := testnet.NewNetns(t)
+	_, cc, ec := openBoth(t, ns)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	const count, size = 2000, 1000
+	recv := testnet.StartChild(t, testnet.Command(t, ns, nil, testnet.RoleUDPRecv,
+		"-count", strconv.Itoa(count), "-wait", "20s"))
+	rep, err := recv.Ready(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // a periodic scan sees the receiver
+	send := testnet.StartChild(t, testnet.Command(t, ns, nil, testnet.RoleUDPSend,
+		"-addr", rep.Addr, "-count", strconv.Itoa(count), "-size", strconv.Itoa(size)))
+	if _, err := send.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := recv.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settle(cc, ec)
+	got := uint64(res.Datagrams * size) // what arrived (lo may drop when the receiver is slow)
+	for _, c := range []*collector{cc, ec} {
+		if c == nil {
+			continue
+		}
+		m := c.byPID()
+		t.Logf("%-7s sender %s; receiver %s; unattributed %s", c.name, fmtT(m[uint32(send.Pid())]),
+			fmtT(m[uint32(recv.Pid())]), fmtT(c.kernel))
+	}
+	m := cc.byPID()
+	// The capture sees a datagram before the receiver's buffer may drop it.
+	if r := m[uint32(recv.Pid())]; r.RxPayload < got || r.RxPayload > count*size || r.TxPayload != 0 {
+		t.Errorf("receiver: %s, want rx payload from %d (%d datagrams arrived) to %d", fmtT(r), got, res.Datagrams, count*size)
+	}
+	// The sender's socket may close before a scan finds it: its bytes are
+	// then unattributed, never someone else's.
+	s := m[uint32(send.Pid())]
+	if s.RxPayload != 0 || s.TxPayload+cc.kernel.TxPayload+m[0].TxPayload != count*size {
+		t.Errorf("sender: %s, unattributed %s; want tx payload %d between them", fmtT(s), fmtT(cc.kernel), count*size)
+	}
+}
