@@ -293,10 +293,10 @@ func (e *Engine) Read() (engine.Reading, error) {
 	if p := e.readErr.Swap(nil); p != nil {
 		return r, fmt.Errorf("classic engine: read packets: %w", *p)
 	}
-	if e.nsPath == "" {
-		if addrs, err := localAddrs(); err == nil {
-			e.t.setLocal(addrs)
-		}
+	// Addresses come and go (a veth configured after start, DHCP).
+	var addrs []netip.Addr
+	if err := nsutil.Do(e.nsPath, func() (err error) { addrs, err = localAddrs(); return err }); err == nil {
+		e.t.setLocal(addrs)
 	}
 	if err := e.scan(); err != nil {
 		return r, fmt.Errorf("classic engine: %w", err)
