@@ -108,7 +108,7 @@ func (c *collector) conns(pid uint32, port uint16) int {
 	defer c.mu.Unlock()
 	n := 0
 	for _, s := range c.socks {
-		if s.HasOwner && s.Owner.TGID == pid && s.Protocol == 6 && s.State != 10 && s.Traffic != (snapshot.Traffic{}) &&
+		if s.HasOwner && s.Owner.TGID == pid && s.Protocol == 6 && s.Remote.Port() != 0 && s.Traffic != (snapshot.Traffic{}) &&
 			(s.Remote.Port() == port || s.Local.Port() == port) {
 			n++
 		}
