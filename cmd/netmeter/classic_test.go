@@ -3,29 +3,17 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/netmeter/netmeter/internal/testnet"
 )
 
 // TestTopFallsBackToClassic runs `top --once --json` as nobody with only
 // CAP_NET_RAW: eBPF cannot load, --engine auto says why and falls back to
 // the classic engine, whose snapshot says so and is marked approximate.
 func TestTopFallsBackToClassic(t *testing.T) {
-	testnet.RequirePrivileged(t) // root is needed to become nobody
-	dir := t.TempDir()
-	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-		os.Chmod(d, 0o755) // nobody must reach the binary
-	}
-	bin := filepath.Join(dir, "netmeter")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin, _ := buildForNobody(t)
 	for _, tt := range []struct {
 		args  []string
 		table bool

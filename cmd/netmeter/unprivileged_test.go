@@ -13,19 +13,27 @@ import (
 	"github.com/netmeter/netmeter/internal/testnet"
 )
 
+// buildForNobody builds netmeter where the user nobody can run it and
+// returns the binary and its directory; the test needs root to become nobody.
+func buildForNobody(t *testing.T) (bin, dir string) {
+	t.Helper()
+	testnet.RequirePrivileged(t)
+	dir = t.TempDir()
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755) // nobody must reach the binary
+	}
+	bin = filepath.Join(dir, "netmeter")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin, dir
+}
+
 // TestUnprivilegedUser builds netmeter and runs it as nobody: interfaces
 // work without privileges; top fails with exit 1 and says which capability is
 // missing and how to get it.
 func TestUnprivilegedUser(t *testing.T) {
-	testnet.RequirePrivileged(t) // root is needed to become nobody
-	dir := t.TempDir()
-	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-		os.Chmod(d, 0o755) // nobody must reach the binary
-	}
-	bin := filepath.Join(dir, "netmeter")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin, dir := buildForNobody(t)
 	run := func(args ...string) (string, string, int) {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = []string{"NETMETER_CONFIG=/dev/null", "PATH=/usr/bin:/bin"}

@@ -100,6 +100,24 @@ func rate(n uint64, w time.Duration) string {
 	return fmt.Sprintf("+%d in %s (%.1f/s)", n, w.Round(time.Millisecond), float64(n)/w.Seconds())
 }
 
+// named is a counter with the name its evidence shows.
+type named struct {
+	name string
+	c    Counter
+}
+
+// grown is the evidence ("name N/s") of the counters that grew in the
+// window w, and their total growth.
+func grown(w time.Duration, cs ...named) (evidence []string, total uint64) {
+	for _, x := range cs {
+		if d := x.c.Delta(); d > 0 {
+			evidence = append(evidence, x.name+" "+rate(d, w))
+			total += d
+		}
+	}
+	return evidence, total
+}
+
 func perSec(n uint64, w time.Duration) float64 {
 	if w <= 0 {
 		return 0
@@ -130,17 +148,7 @@ func linkRules(ev *Evidence) []Finding {
 				Fix:      "a flapping link drops everything in flight: check cable, optics, switch port and autonegotiation (ethtool " + l.Name + ")",
 			})
 		}
-		var nic []string
-		var n uint64
-		for _, c := range []struct {
-			name string
-			c    Counter
-		}{{"rx_missed_errors", l.RxMissed}, {"rx_fifo_errors", l.RxFifo}, {"rx_over_errors", l.RxOver}} {
-			if d := c.c.Delta(); d > 0 {
-				nic = append(nic, c.name+" "+rate(d, w))
-				n += d
-			}
-		}
+		nic, n := grown(w, named{"rx_missed_errors", l.RxMissed}, named{"rx_fifo_errors", l.RxFifo}, named{"rx_over_errors", l.RxOver})
 		for _, k := range sortedKeys(l.NIC) {
 			if d := l.NIC[k].Delta(); d > 0 {
 				nic = append(nic, "ethtool -S "+k+" "+rate(d, w))
@@ -328,17 +336,7 @@ func conntrackRules(ev *Evidence) []Finding {
 		return nil
 	}
 	w := ev.Window
-	var evd []string
-	var n uint64
-	for _, x := range []struct {
-		name string
-		c    Counter
-	}{{"insert_failed", c.InsertFailed}, {"drop", c.Drop}, {"early_drop", c.EarlyDrop}} {
-		if d := x.c.Delta(); d > 0 {
-			evd = append(evd, x.name+" "+rate(d, w))
-			n += d
-		}
-	}
+	evd, n := grown(w, named{"insert_failed", c.InsertFailed}, named{"drop", c.Drop}, named{"early_drop", c.EarlyDrop})
 	full := c.Max > 0 && float64(c.Count) >= ConntrackFill*float64(c.Max)
 	if n == 0 && !full {
 		return nil
