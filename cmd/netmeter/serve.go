@@ -355,4 +355,3 @@ func (a *app) reload() {
 	}
 	a.cfg.LogLevel = cfg.LogLevel
 }
-
