@@ -2,8 +2,9 @@
 // `netmeter diagnose` must find: a full UDP receive buffer, a listen backlog
 // overflow, a netfilter drop rule and a qdisc rate limit. It is for tests.
 //
-// Namespaces are named "nmdiag-<hex>" and removed by t.Cleanup, with every
-// link, qdisc, nftables table and process in them. The owning processes are
+// Namespaces are named "nmt-diag-<hex>" (testnet's prefix, which other
+// packages' leak checks know) and removed by t.Cleanup, with every link,
+// qdisc, nftables table and process in them. The owning processes are
 // child roles of the test binary (testnet.Command), so a package that uses
 // them calls testnet.Main from its TestMain.
 package diagtest
@@ -34,7 +35,7 @@ import (
 )
 
 // Prefix starts the name of every namespace this package creates.
-const Prefix = "nmdiag-"
+const Prefix = testnet.NetnsPrefix + "diag-"
 
 // Role names registered with testnet.
 const (

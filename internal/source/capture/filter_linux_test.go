@@ -63,7 +63,7 @@ var liveExprs = []string{
 	"src port 6000 or dst port 9999",
 }
 
-// vethPair is two namespaces "nmcap-<hex>-a" and "-b" joined by a quiet
+// vethPair is two namespaces "nmt-cap-<hex>-a" and "-b" joined by a quiet
 // veth (no ARP, static neighbours, no DAD, no router solicitations, no
 // link-local address), removed when the test ends.
 type vethPair struct{ a, b string }
@@ -76,7 +76,7 @@ func newVethPair(t *testing.T) vethPair {
 	testnet.RequirePrivileged(t)
 	var rnd [3]byte
 	_, _ = rand.Read(rnd[:])
-	p := vethPair{a: "nmcap-" + hex.EncodeToString(rnd[:]) + "-a", b: "nmcap-" + hex.EncodeToString(rnd[:]) + "-b"}
+	p := vethPair{a: testnet.NetnsPrefix + "cap-" + hex.EncodeToString(rnd[:]) + "-a", b: testnet.NetnsPrefix + "cap-" + hex.EncodeToString(rnd[:]) + "-b"}
 	run := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
