@@ -37,6 +37,9 @@ const (
 	peerAccReply = 1000
 )
 
+// peerAComm is peer A's process name (comm), for --process.
+const peerAComm = "nmcappeera"
+
 // peerPorts is what a capture-peer writes to its report file: its local
 // ports.
 type peerPorts struct {
@@ -204,7 +207,7 @@ type captureCase struct {
 
 // TestCaptureSelectsOneProcess: two processes send the same kinds of
 // traffic over lo at the same time; captures of one of them (by --pid, by
-// --pid with a filter, by --container) write exactly its packets: every UDP
+// --pid with a filter, by --container, by --process name) write exactly its packets: every UDP
 // datagram it sent (from a socket open before the capture and one created
 // during it, and one opened before it but unbound, which sock_diag cannot
 // list), and both TCP connections (one it opened, one it accepted from
@@ -291,6 +294,15 @@ func TestCaptureSelectsOneProcess(t *testing.T) {
 	start := func(name string, cgroupFD int) *peer {
 		p := &peer{report: filepath.Join(dir, name+".json")}
 		cmd := testnet.Command(t, nil, nil, "capture-peer", udp.LocalAddr().String(), srv.Addr().String(), p.report)
+		if name == "a" {
+			// Started through a link of its own name, so its comm (the
+			// name --process matches) is not B's.
+			link := filepath.Join(dir, peerAComm)
+			if err := os.Symlink(cmd.Path, link); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Path, cmd.Args[0] = link, link
+		}
 		if cgroupFD >= 0 {
 			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgroupFD
 		}
@@ -313,6 +325,7 @@ func TestCaptureSelectsOneProcess(t *testing.T) {
 		{name: "pid", args: []string{"--pid", pidA}, desc: "netmeter: pid " + pidA + " (", comment: true},
 		{name: "pid-udp", args: []string{"--pid", pidA, "-i", "lo", "udp"}, udpOnly: true, desc: "netmeter: pid " + pidA + " (", comment: true},
 		{name: "container", args: []string{"--container", id[:12]}, desc: "container docker " + id[:12]},
+		{name: "process", args: []string{"--process", peerAComm}, desc: "netmeter: process " + peerAComm, comment: true},
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
