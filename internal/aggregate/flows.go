@@ -55,6 +55,11 @@ type FlowOptions struct {
 	// ProcRoot ("/proc") lets containers report their namespace's interface
 	// counters; "" leaves them out.
 	ProcRoot string
+	// UnownedBucket names the bucket of bytes no process owns (default
+	// "kernel": the eBPF engine knows that no process held the socket; the
+	// classic engine, which cannot tell that from a socket it did not find
+	// in time, says "unattributed").
+	UnownedBucket string
 }
 
 // procKey names a process across PID reuse.
@@ -144,6 +149,9 @@ func NewFlows(opt FlowOptions) *Flows {
 	if opt.MaxContainers <= 0 {
 		opt.MaxContainers = DefaultMaxContainers
 	}
+	if opt.UnownedBucket == "" {
+		opt.UnownedBucket = "kernel"
+	}
 	return &Flows{
 		opt: opt, socks: map[uint64]*sockEntry{}, procs: map[procKey]*procEntry{}, conns: map[uint64]*connEntry{},
 		tw: map[uint64]snapshot.Traffic{}, kernel: map[uint64]snapshot.Traffic{}, buckets: map[bucketKey]*bucketEntry{},
@@ -198,7 +206,7 @@ func (f *Flows) Observe(now time.Time, r engine.Reading) ([]snapshot.Process, []
 	}
 	f.timewait(now, r.Timewait)
 	for cg, cur := range r.Kernel {
-		f.bucket("kernel", cg, sub(cur, f.kernel[cg]))
+		f.bucket(f.opt.UnownedBucket, cg, sub(cur, f.kernel[cg]))
 		f.kernel[cg] = cur
 	}
 	f.bucket("overflow", 0, sub(r.Overflow, f.ovfl))
@@ -299,7 +307,7 @@ func (f *Flows) socket(now time.Time, s *engine.Socket) {
 		}
 	}
 	if e.owner.tgid == 0 {
-		f.bucket("kernel", s.Owner.CgroupID, delta)
+		f.bucket(f.opt.UnownedBucket, s.Owner.CgroupID, delta)
 	} else {
 		p := f.proc(now, e.owner, e.comm, s)
 		p.delta = p.delta.Add(delta)
@@ -399,7 +407,7 @@ func (f *Flows) timewait(now time.Time, tw map[uint64]snapshot.Traffic) {
 		}
 		e := f.socks[cookie]
 		if e == nil || e.owner.tgid == 0 {
-			f.bucket("kernel", 0, delta)
+			f.bucket(f.opt.UnownedBucket, 0, delta)
 			continue
 		}
 		e.seen = now
@@ -407,7 +415,7 @@ func (f *Flows) timewait(now time.Time, tw map[uint64]snapshot.Traffic) {
 			p.delta = p.delta.Add(delta)
 			p.snap.Total = p.snap.Total.Add(delta)
 		} else {
-			f.bucket("kernel", 0, delta)
+			f.bucket(f.opt.UnownedBucket, 0, delta)
 		}
 		if e.conn != nil {
 			e.conn.delta = e.conn.delta.Add(delta)

@@ -134,3 +134,18 @@ func TestFlowsBounded(t *testing.T) {
 		t.Fatalf("%d connections, %d processes, %d dropped", len(conns), len(procs), f.Dropped())
 	}
 }
+
+// Bytes no process owns go to the "kernel" bucket, or to the bucket the
+// options name (the classic engine's "unattributed").
+func TestUnownedBucketName(t *testing.T) {
+	for _, tt := range []struct{ opt, want string }{{"", "kernel"}, {"unattributed", "unattributed"}} {
+		f := NewFlows(FlowOptions{UnownedBucket: tt.opt})
+		r := engine.Reading{Kernel: map[uint64]snapshot.Traffic{7: {TxBytes: 100}}}
+		f.Observe(sec(1), r)
+		r.Kernel[7] = snapshot.Traffic{TxBytes: 250}
+		_, _, bs := f.Observe(sec(2), r)
+		if len(bs) != 1 || bs[0].Name != tt.want || bs[0].CgroupID != 7 || bs[0].Total.TxBytes != 250 || bs[0].Delta.TxBytes != 150 {
+			t.Errorf("UnownedBucket %q: buckets %+v, want one %q of 250 bytes (+150)", tt.opt, bs, tt.want)
+		}
+	}
+}

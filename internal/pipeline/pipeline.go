@@ -324,7 +324,7 @@ func Open(cfg Config) (*Pipeline, error) {
 	p.closers = append(p.closers, reg.Close)
 	p.Loop.Flows = aggregate.NewFlows(aggregate.FlowOptions{
 		Resolver: res, SocketInodes: fs.SocketInodes, HostNetns: hostNetns, Containers: newRegistryResolver(reg), ProcRoot: procfs.DefaultRoot,
-		MaxConnections: cfg.MaxConnections, MaxProcesses: cfg.MaxProcesses,
+		MaxConnections: cfg.MaxConnections, MaxProcesses: cfg.MaxProcesses, UnownedBucket: unownedBucket(p.EngineKind),
 	})
 	if cfg.NftCounters {
 		if err := p.openFirewall(cfg, log); err != nil {
@@ -360,6 +360,15 @@ func Open(cfg Config) (*Pipeline, error) {
 		p.Ledger = l
 	}
 	return p, nil
+}
+
+// unownedBucket names the bytes no process owns: the eBPF engine knows they
+// are the kernel's; the classic engine only that it found no owner.
+func unownedBucket(kind string) string {
+	if kind == classic.Kind {
+		return "unattributed"
+	}
+	return "kernel"
 }
 
 // openFirewall adds nftables counters of the containers' addresses to every

@@ -120,6 +120,7 @@ type Connection struct {
 
 // Bucket is traffic with no owning process, labelled by why: "kernel"
 // (timewait and request sockets, kernel-generated replies such as RSTs),
+// "unattributed" (the classic engine found no socket or owner in time),
 // "overflow" (a bounded map was full; see EngineStats.MapFull).
 type Bucket struct {
 	Name     string  `json:"name"`
