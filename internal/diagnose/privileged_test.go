@@ -203,3 +203,32 @@ func TestDiagnoseWatchClears(t *testing.T) {
 		t.Fatalf("second report: findings %+v, changes %+v", second.Findings, second.Changes)
 	}
 }
+
+// A process that accepts a connection and never reads it: its Recv-Q grows
+// while a peer writes (the application is the bottleneck), named with its
+// pid.
+func TestDiagnoseRecvQueueGrows(t *testing.T) {
+	ns := diagtest.NewNetns(t)
+	reader, addr := diagtest.StartStalledReader(t, ns, 0)
+	// Slow enough that the reader's ~128 KiB buffer is still filling
+	// through the window (it does not autotune up while unread).
+	diagtest.StartPacedWriter(t, ns, addr, 50_000)
+	f := find(t, diagnoseDuring(t, ns, "", nil), "recv_queue")
+	if f.Layer != diagnose.LayerApplication || !strings.Contains(f.Subject, addr) {
+		t.Errorf("finding %+v, want the application layer and socket %s", f, addr)
+	}
+	wantOwner(t, f, reader.Pid())
+}
+
+// The same with a tiny receive buffer: the window closes at once, so the
+// writer's Send-Q grows, named with the writer's pid.
+func TestDiagnoseSendQueueGrows(t *testing.T) {
+	ns := diagtest.NewNetns(t)
+	_, addr := diagtest.StartStalledReader(t, ns, 4096)
+	writer := diagtest.StartPacedWriter(t, ns, addr, 400_000)
+	f := find(t, diagnoseDuring(t, ns, "", nil), "send_queue")
+	if f.Layer != diagnose.LayerApplication || !strings.Contains(f.Subject, addr) {
+		t.Errorf("finding %+v, want the application layer and a connection to %s", f, addr)
+	}
+	wantOwner(t, f, writer.Pid())
+}

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,13 +40,17 @@ const Prefix = testnet.NetnsPrefix + "diag-"
 
 // Role names registered with testnet.
 const (
-	RoleUDPSink  = "diagnose-udp-sink"
-	RoleListener = "diagnose-listener"
+	RoleUDPSink       = "diagnose-udp-sink"
+	RoleListener      = "diagnose-listener"
+	RoleStalledReader = "diagnose-stalled-reader"
+	RolePacedWriter   = "diagnose-paced-writer"
 )
 
 func init() {
 	testnet.RegisterRole(RoleUDPSink, roleUDPSink)
 	testnet.RegisterRole(RoleListener, roleListener)
+	testnet.RegisterRole(RoleStalledReader, roleStalledReader)
+	testnet.RegisterRole(RolePacedWriter, rolePacedWriter)
 }
 
 // Netns is a named namespace created for one test.
@@ -108,6 +113,93 @@ func StartUDPSink(t testing.TB, ns *Netns) (*testnet.Child, string) {
 // backlog of 1 that never accepts.
 func StartListener(t testing.TB, ns *Netns) (*testnet.Child, string) {
 	return start(t, ns, RoleListener)
+}
+
+// StartStalledReader starts a process in ns that accepts one TCP
+// connection on 127.0.0.1 and never reads it; rcvbuf > 0 sets the
+// listener's SO_RCVBUF (inherited by the connection), 0 keeps the kernel's
+// autotuning. It returns the process and the listener's address.
+func StartStalledReader(t testing.TB, ns *Netns, rcvbuf int) (*testnet.Child, string) {
+	return start(t, ns, RoleStalledReader, strconv.Itoa(rcvbuf))
+}
+
+// StartPacedWriter starts a process in ns that connects to addr and writes
+// about rate bytes per second (in 4 KiB writes) until the test ends. It
+// returns the process.
+func StartPacedWriter(t testing.TB, ns *Netns, addr string, rate int) *testnet.Child {
+	c, _ := start(t, ns, RolePacedWriter, addr, strconv.Itoa(rate))
+	return c
+}
+
+func roleStalledReader(ctx context.Context, args []string, rep *testnet.Reporter) error {
+	if len(args) < 2 {
+		return errors.New("want the namespace path and SO_RCVBUF")
+	}
+	rcvbuf, err := strconv.Atoi(args[1])
+	if err != nil {
+		return err
+	}
+	var ln net.Listener
+	if err := nsutil.Do(args[0], func() error {
+		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if rcvbuf > 0 {
+				if err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf) }); err != nil {
+					return err
+				}
+			}
+			return serr
+		}}
+		lc.SetMultipathTCP(false)
+		var err error
+		ln, err = lc.Listen(ctx, "tcp4", "127.0.0.1:0")
+		return err
+	}); err != nil {
+		return err
+	}
+	defer ln.Close()
+	rep.Ready(ln.Addr().String())
+	c, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	<-ctx.Done() // never read
+	return nil
+}
+
+func rolePacedWriter(ctx context.Context, args []string, rep *testnet.Reporter) error {
+	if len(args) < 3 {
+		return errors.New("want the namespace path, an address and a rate")
+	}
+	rate, err := strconv.Atoi(args[2])
+	if err != nil || rate <= 0 {
+		return fmt.Errorf("rate %q: want bytes per second", args[2])
+	}
+	var c net.Conn
+	if err := nsutil.Do(args[0], func() error {
+		d := net.Dialer{}
+		d.SetMultipathTCP(false)
+		var err error
+		c, err = d.DialContext(ctx, "tcp4", args[1])
+		return err
+	}); err != nil {
+		return err
+	}
+	defer c.Close()
+	rep.Ready(c.LocalAddr().String())
+	buf := make([]byte, 4<<10)
+	tick := time.NewTicker(time.Duration(len(buf)) * time.Second / time.Duration(rate))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+		_, _ = c.Write(buf) // a full send buffer is the point: no error
+	}
 }
 
 func roleUDPSink(ctx context.Context, args []string, rep *testnet.Reporter) error {
