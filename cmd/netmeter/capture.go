@@ -128,11 +128,15 @@ func (a *app) capture(ctx context.Context, o captureOpts, filter string, stdout,
 			fmt.Fprintf(stderr, "netmeter: no process named %q runs yet; capturing the sockets such processes create\n", o.process)
 		}
 	case o.container != "":
-		cg, desc, err := resolveContainer(ctx, o.container)
+		cg, desc, pid, err := resolveContainer(ctx, o.container)
 		if err != nil {
 			return err
 		}
 		opts.Cgroup, opts.Describe = cg, desc
+		if opts.Netns == "" {
+			// -i names an interface of the container's namespace.
+			opts.Netns = fmt.Sprintf("/proc/%d/ns/net", pid)
+		}
 	case o.cgroup != "":
 		cg, err := resolveCgroupFlag(o.cgroup)
 		if err != nil {
@@ -192,8 +196,8 @@ func resolveCgroupFlag(p string) (string, error) {
 
 // resolveContainer finds container c (an id prefix of at least 4
 // characters, or a name a runtime knows) among the running processes and
-// returns its cgroup2 directory and a description.
-func resolveContainer(ctx context.Context, c string) (string, string, error) {
+// returns its cgroup2 directory, a description and one of its processes.
+func resolveContainer(ctx context.Context, c string) (cg, desc string, pid int, err error) {
 	want := strings.TrimPrefix(c, "/")
 	name := ""
 	if reg, err := container.NewRegistry(); err == nil {
@@ -229,19 +233,19 @@ func resolveContainer(ctx context.Context, c string) (string, string, error) {
 			}
 		}
 		if v2 == "" || v2 == "/" {
-			return "", "", fmt.Errorf("--container %s: its processes are not in a cgroup v2 directory of their own (cgroup v1 only); use --pid %d", c, pid)
+			return "", "", 0, fmt.Errorf("--container %s: its processes are not in a cgroup v2 directory of their own (cgroup v1 only); use --pid %d", c, pid)
 		}
 		cg, err := resolveCgroupFlag(v2)
 		if err != nil {
-			return "", "", fmt.Errorf("--container %s: %w", c, err)
+			return "", "", 0, fmt.Errorf("--container %s: %w", c, err)
 		}
 		desc := fmt.Sprintf("container %s (%s %s)", name, ref.Runtime, container.ShortID(ref.ID))
 		if name == "" {
 			desc = fmt.Sprintf("container %s %s", ref.Runtime, container.ShortID(ref.ID))
 		}
-		return cg, desc, nil
+		return cg, desc, pid, nil
 	}
-	return "", "", usageError{fmt.Errorf("--container %s: no such running container (give a name a runtime knows or an id prefix of at least 4 characters)", c)}
+	return "", "", 0, usageError{fmt.Errorf("--container %s: no such running container (give a name a runtime knows or an id prefix of at least 4 characters)", c)}
 }
 
 // lazyFile creates its file on the first Write.

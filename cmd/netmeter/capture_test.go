@@ -326,6 +326,8 @@ func TestCaptureSelectsOneProcess(t *testing.T) {
 		{name: "pid-udp", args: []string{"--pid", pidA, "-i", "lo", "udp"}, udpOnly: true, desc: "netmeter: pid " + pidA + " (", comment: true},
 		{name: "container", args: []string{"--container", id[:12]}, desc: "container docker " + id[:12]},
 		{name: "process", args: []string{"--process", peerAComm}, desc: "netmeter: process " + peerAComm, comment: true},
+		// -i names an interface of the container's namespace.
+		{name: "container-lo-udp", args: []string{"--container", id[:12], "-i", "lo", "udp"}, udpOnly: true, desc: "container docker " + id[:12]},
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
