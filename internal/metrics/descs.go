@@ -54,6 +54,7 @@ type descs struct {
 	quotaStart, quotaEnd, acctStart *prometheus.Desc
 	engineUp, engineSockets         *prometheus.Desc
 	engineMapFull, engineRingLost   *prometheus.Desc
+	engineInfo, engineCaptureDrops  *prometheus.Desc
 	poll, snapTime, buildInfo       *prometheus.Desc
 	evicted                         *prometheus.Desc
 }
@@ -126,7 +127,7 @@ func newDescs() *descs {
 	}
 	bl := []string{"bucket"}
 	d.unattrCols = []col{
-		{desc: desc("unattributed_receive_bytes_total", "IP bytes received with no owning process: kernel (timewait and request sockets, kernel replies), overflow (a bounded map was full).", bl...), idx: 0},
+		{desc: desc("unattributed_receive_bytes_total", "IP bytes received with no owning process: kernel (timewait and request sockets, kernel replies), unattributed (the classic engine found no owner in time), overflow (a bounded map was full).", bl...), idx: 0},
 		{desc: desc("unattributed_transmit_bytes_total", "IP bytes sent with no owning process, by bucket.", bl...), idx: 1},
 		{desc: desc("unattributed_receive_packets_total", "IP packets received with no owning process, by bucket.", bl...), idx: 2},
 		{desc: desc("unattributed_transmit_packets_total", "IP packets sent with no owning process, by bucket.", bl...), idx: 3},
@@ -150,6 +151,8 @@ func newDescs() *descs {
 	d.quotaEnd = desc("quota_period_end_time_seconds", "End of a quota's current period, in seconds since the epoch.", "quota")
 
 	d.engineUp = desc("engine_up", "1 when the eBPF engine's per-socket view is in the snapshot, else 0.")
+	d.engineInfo = desc("engine_info", "Always 1 while an engine measures processes and connections: kind is ebpf or classic (packet capture joined to /proc, where eBPF cannot load); approximate is true when its numbers are estimates.", "kind", "approximate")
+	d.engineCaptureDrops = desc("engine_capture_dropped_total", "Packets the classic engine's capture ring had no room for (the kernel's packet socket drops); 0 with eBPF.")
 	d.engineSockets = desc("engine_sockets", "Sockets with counters in the kernel.")
 	d.engineMapFull = desc("engine_map_full_total", "Updates refused because a bounded BPF map was full; their bytes are in the overflow bucket.")
 	d.engineRingLost = desc("engine_ring_lost_total", "Socket-death records the ring buffer could not hold.")

@@ -11,10 +11,12 @@
 package metrics
 
 import (
+	"cmp"
 	"net/netip"
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -533,6 +535,8 @@ func (e *Exporter) metrics() []prometheus.Metric {
 			emit(d.engineSockets, prometheus.GaugeValue, float64(eng.Sockets))
 			emit(d.engineMapFull, prometheus.CounterValue, float64(eng.MapFull))
 			emit(d.engineRingLost, prometheus.CounterValue, float64(eng.RingLost))
+			emit(d.engineInfo, prometheus.GaugeValue, 1, cmp.Or(eng.Kind, "ebpf"), strconv.FormatBool(eng.Approximate))
+			emit(d.engineCaptureDrops, prometheus.CounterValue, float64(eng.CaptureDropped))
 		}
 		emit(d.engineUp, prometheus.GaugeValue, up)
 	}

@@ -400,7 +400,7 @@ func TestDropsAndEngine(t *testing.T) {
 			{Name: "kernel", CgroupID: 2, Delta: snapshot.Traffic{RxBytes: 2}},
 			{Name: "overflow", Delta: snapshot.Traffic{TxBytes: 9}},
 		},
-		Engine: &snapshot.EngineStats{Sockets: 321, MapFull: 4, RingLost: 1},
+		Engine: &snapshot.EngineStats{Kind: "ebpf", Sockets: 321, MapFull: 4, RingLost: 1},
 	}
 	e.Update(Input{Snapshot: s, PollDuration: 1500 * time.Microsecond})
 	compare(t, e, `
@@ -414,7 +414,7 @@ netmeter_drops_total{device="eth0",proto="tcp",reason="NETFILTER_DROP"} 4
 netmeter_drops_bytes_total{device="",proto="tcp",reason="NO_SOCKET"} 120
 netmeter_drops_bytes_total{device="",proto="udp",reason="SOCKET_RCVBUFF"} 5000
 netmeter_drops_bytes_total{device="eth0",proto="tcp",reason="NETFILTER_DROP"} 240
-# HELP netmeter_unattributed_receive_bytes_total IP bytes received with no owning process: kernel (timewait and request sockets, kernel replies), overflow (a bounded map was full).
+# HELP netmeter_unattributed_receive_bytes_total IP bytes received with no owning process: kernel (timewait and request sockets, kernel replies), unattributed (the classic engine found no owner in time), overflow (a bounded map was full).
 # TYPE netmeter_unattributed_receive_bytes_total counter
 netmeter_unattributed_receive_bytes_total{bucket="kernel"} 42
 netmeter_unattributed_receive_bytes_total{bucket="overflow"} 0
@@ -434,6 +434,12 @@ netmeter_engine_map_full_total 4
 # HELP netmeter_engine_ring_lost_total Socket-death records the ring buffer could not hold.
 # TYPE netmeter_engine_ring_lost_total counter
 netmeter_engine_ring_lost_total 1
+# HELP netmeter_engine_info Always 1 while an engine measures processes and connections: kind is ebpf or classic (packet capture joined to /proc, where eBPF cannot load); approximate is true when its numbers are estimates.
+# TYPE netmeter_engine_info gauge
+netmeter_engine_info{approximate="false",kind="ebpf"} 1
+# HELP netmeter_engine_capture_dropped_total Packets the classic engine's capture ring had no room for (the kernel's packet socket drops); 0 with eBPF.
+# TYPE netmeter_engine_capture_dropped_total counter
+netmeter_engine_capture_dropped_total 0
 # HELP netmeter_poll_duration_seconds How long the agent took to read the latest interval's counters.
 # TYPE netmeter_poll_duration_seconds gauge
 netmeter_poll_duration_seconds 0.0015
@@ -443,7 +449,18 @@ netmeter_snapshot_timestamp_seconds 1.7734896e+09
 `, "netmeter_drops_total", "netmeter_drops_bytes_total", "netmeter_unattributed_receive_bytes_total",
 		"netmeter_unattributed_transmit_bytes_total", "netmeter_engine_up", "netmeter_engine_sockets",
 		"netmeter_engine_map_full_total", "netmeter_engine_ring_lost_total", "netmeter_poll_duration_seconds",
-		"netmeter_snapshot_timestamp_seconds")
+		"netmeter_snapshot_timestamp_seconds", "netmeter_engine_info", "netmeter_engine_capture_dropped_total")
+
+	// The classic engine says its numbers are approximate.
+	e.Update(Input{Snapshot: &snapshot.Snapshot{Time: t0, Engine: &snapshot.EngineStats{Kind: "classic", Approximate: true, CaptureDropped: 12}}})
+	compare(t, e, `
+# HELP netmeter_engine_info Always 1 while an engine measures processes and connections: kind is ebpf or classic (packet capture joined to /proc, where eBPF cannot load); approximate is true when its numbers are estimates.
+# TYPE netmeter_engine_info gauge
+netmeter_engine_info{approximate="true",kind="classic"} 1
+# HELP netmeter_engine_capture_dropped_total Packets the classic engine's capture ring had no room for (the kernel's packet socket drops); 0 with eBPF.
+# TYPE netmeter_engine_capture_dropped_total counter
+netmeter_engine_capture_dropped_total 12
+`, "netmeter_engine_info", "netmeter_engine_capture_dropped_total")
 
 	// Without the engine: engine_up 0 and no engine numbers.
 	e.Update(Input{Snapshot: &snapshot.Snapshot{Time: t0}})
@@ -451,7 +468,7 @@ netmeter_snapshot_timestamp_seconds 1.7734896e+09
 # HELP netmeter_engine_up 1 when the eBPF engine's per-socket view is in the snapshot, else 0.
 # TYPE netmeter_engine_up gauge
 netmeter_engine_up 0
-`, "netmeter_engine_up", "netmeter_engine_sockets", "netmeter_poll_duration_seconds")
+`, "netmeter_engine_up", "netmeter_engine_sockets", "netmeter_poll_duration_seconds", "netmeter_engine_info")
 }
 
 func TestHealthAndQuotas(t *testing.T) {
