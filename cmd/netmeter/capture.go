@@ -32,6 +32,7 @@ type captureOpts struct {
 	out       string
 	count     int
 	snaplen   int
+	bufferKiB int
 	duration  time.Duration
 }
 
@@ -78,6 +79,7 @@ many the kernel dropped because the buffer was full.`,
 	f.IntVarP(&o.count, "count", "c", 0, "stop after this many packets")
 	f.IntVarP(&o.snaplen, "snaplen", "s", 0, "bytes to keep of each packet (0: 262144, or 65536 with a selection)")
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long")
+	f.IntVarP(&o.bufferKiB, "buffer-size", "B", 0, "buffer size in KiB, like tcpdump's -B (0: 8 MiB ring with a selection, 32 MiB socket buffer on an interface); packets that do not fit are counted as dropped")
 	return cmd
 }
 
@@ -97,12 +99,15 @@ func (a *app) capture(ctx context.Context, o captureOpts, filter string, stdout,
 	if n == 0 && o.iface == "" {
 		return usageError{errors.New("capture what? give -i IFACE, --pid, --process, --container or --cgroup")}
 	}
-	if o.count < 0 || o.snaplen < 0 || o.duration < 0 {
-		return usageError{errors.New("--count, --snaplen and --duration must not be negative")}
+	if o.count < 0 || o.snaplen < 0 || o.duration < 0 || o.bufferKiB < 0 {
+		return usageError{errors.New("--count, --snaplen, --buffer-size and --duration must not be negative")}
+	}
+	if o.bufferKiB > 1<<20 {
+		return usageError{fmt.Errorf("--buffer-size %d KiB: at most 1 GiB (1048576)", o.bufferKiB)}
 	}
 	opts := capture.Options{
 		Interface: o.iface, Netns: netnsPath(a.cfg.Netns), Filter: filter,
-		Snaplen: o.snaplen, Count: o.count, Duration: o.duration,
+		Snaplen: o.snaplen, Count: o.count, Duration: o.duration, RingSize: o.bufferKiB << 10,
 	}
 	// Check the filter before anything else, so a typo costs nothing.
 	lt := pcapfilter.LinkTypeRaw

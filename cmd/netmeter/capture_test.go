@@ -512,6 +512,8 @@ func TestCaptureUsageErrors(t *testing.T) {
 		{[]string{"-w", out}, []string{"capture what?"}},
 		{[]string{"--pid", "1", "--process", "x", "-w", out}, []string{"at most one"}},
 		{[]string{"--container", "nmcap-no-such-container", "-w", out}, []string{"no such running container"}},
+		{[]string{"-i", "lo", "-B", "-1", "-w", out}, []string{"--buffer-size", "must not be negative"}},
+		{[]string{"-i", "lo", "-B", "2000000", "-w", out}, []string{"--buffer-size 2000000 KiB: at most 1 GiB"}},
 	} {
 		_, err := runCapture(t.Context(), t, nil, c.args...)
 		var b bytes.Buffer

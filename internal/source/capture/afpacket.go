@@ -28,8 +28,9 @@ type Iface struct {
 
 // OpenIface opens a capture on the interface name in the network namespace
 // at nsPath ("" for the current one), keeping the packets expr accepts and
-// at most snaplen bytes of each (0: pcapfilter.DefaultSnaplen).
-func OpenIface(nsPath, name, expr string, snaplen int) (*Iface, error) {
+// at most snaplen bytes of each (0: pcapfilter.DefaultSnaplen), with a
+// receive buffer of bufSize bytes (0: 32 MiB).
+func OpenIface(nsPath, name, expr string, snaplen, bufSize int) (*Iface, error) {
 	c := &Iface{fd: -1}
 	err := nsutil.Do(nsPath, func() error {
 		ifc, err := net.InterfaceByName(name)
@@ -69,7 +70,10 @@ func OpenIface(nsPath, name, expr string, snaplen int) (*Iface, error) {
 	if err := attachFilter(c.fd, prog); err != nil {
 		return nil, err
 	}
-	_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
+	if bufSize <= 0 {
+		bufSize = 32 << 20
+	}
+	_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bufSize)
 	if err := unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 		return nil, fmt.Errorf("capture %s: SO_TIMESTAMPNS: %w", name, err)
 	}

@@ -97,8 +97,10 @@ type Options struct {
 	// Filter is a pcap-filter expression (internal/pcapfilter).
 	Filter  string
 	Snaplen int // 0: 262144 (interface) or MaxSnaplen (kernel-side)
-	// RingSize is the kernel-side ring buffer's size in bytes, a power of
-	// two of at least 4096 (0: 8 MiB).
+	// RingSize is the buffer's size in bytes (0: the default): for a
+	// selection the kernel-side ring buffer (rounded up to a power of two,
+	// at least 4096; default 8 MiB), for an interface the packet socket's
+	// receive buffer (default 32 MiB).
 	RingSize int
 	// Count stops after this many written packets (0: no limit),
 	// Duration after this long (0: until ctx ends).
@@ -162,7 +164,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 		if err := bpfload.Prepare(Requirements); err != nil {
 			return res, err
 		}
-		sel := Selection{Pids: o.Pids, Comm: o.Comm, Cgroup: o.Cgroup, All: o.AllSockets, Snaplen: o.Snaplen, RingSize: o.RingSize}
+		sel := Selection{Pids: o.Pids, Comm: o.Comm, Cgroup: o.Cgroup, All: o.AllSockets, Snaplen: o.Snaplen, RingSize: ringSize(o.RingSize)}
 		names, err := interfaceNames(o.Netns, o.Pids)
 		if err != nil {
 			return res, err
@@ -190,7 +192,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 		ifname = names.name
 		what = describeSelection(o) + ", link-type RAW (IP)"
 	} else {
-		c, err := OpenIface(o.Netns, o.Interface, o.Filter, o.Snaplen)
+		c, err := OpenIface(o.Netns, o.Interface, o.Filter, o.Snaplen, o.RingSize)
 		if err != nil {
 			if fe := new(pcapfilter.Error); errors.As(err, &fe) {
 				return res, fmt.Errorf("filter %q: %w", o.Filter, err)
@@ -351,4 +353,17 @@ func compileRaw(expr string) (func([]byte) bool, error) {
 		return nil, err
 	}
 	return vmMatcher(prog)
+}
+
+// ringSize rounds a ring buffer size up to a power of two of at least a
+// page, as BPF ring buffers must be (0 stays 0: the default).
+func ringSize(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	r := 4096
+	for r < n {
+		r <<= 1
+	}
+	return r
 }

@@ -216,3 +216,13 @@ func TestRecordLayout(t *testing.T) {
 		t.Fatalf("%+v", p)
 	}
 }
+
+// -B sizes become valid BPF ring buffer sizes: a power of two, at least a
+// page, never smaller than asked.
+func TestRingSize(t *testing.T) {
+	for _, tt := range []struct{ in, want int }{{0, 0}, {-5, 0}, {1, 4096}, {4096, 4096}, {4097, 8192}, {16 << 10, 16 << 10}, {3 << 20, 4 << 20}} {
+		if got := ringSize(tt.in); got != tt.want {
+			t.Errorf("ringSize(%d) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
