@@ -3,7 +3,6 @@ package aggregate
 import (
 	"cmp"
 	"slices"
-	"strconv"
 
 	"github.com/netmeter/netmeter/internal/snapshot"
 	"github.com/netmeter/netmeter/internal/source/tcphealth"
@@ -92,7 +91,7 @@ func (h *Health) applyDrops(r tcphealth.Reading, s *snapshot.Snapshot, names fun
 		p := h.drops[k]
 		d := snapshot.Drop{
 			Reason: names(k.Reason), Ifindex: int(k.Ifindex), NetnsInode: uint64(k.Netns),
-			Family: k.Family, Proto: protoName(k.Proto), Cookie: k.Cookie,
+			Family: k.Family, Proto: snapshot.ProtoName(k.Proto), Cookie: k.Cookie,
 			Packets: v.Packets, Bytes: v.Bytes,
 			DeltaPackets: v.Packets - min(p.Packets, v.Packets), DeltaBytes: v.Bytes - min(p.Bytes, v.Bytes),
 		}
@@ -111,28 +110,4 @@ func (h *Health) applyDrops(r tcphealth.Reading, s *snapshot.Snapshot, names fun
 		out = out[:MaxDropRows]
 	}
 	s.Drops = out
-}
-
-func protoName(p uint8) string {
-	switch p {
-	case 0:
-		return ""
-	case 1:
-		return "icmp"
-	case 2:
-		return "igmp"
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 47:
-		return "gre"
-	case 58:
-		return "icmpv6"
-	case 132:
-		return "sctp"
-	case 136:
-		return "udplite"
-	}
-	return "ip-" + strconv.Itoa(int(p))
 }

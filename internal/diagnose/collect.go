@@ -14,6 +14,7 @@ import (
 
 	"github.com/netmeter/netmeter/internal/attribution/procfs"
 	"github.com/netmeter/netmeter/internal/nsutil"
+	"github.com/netmeter/netmeter/internal/snapshot"
 	"github.com/netmeter/netmeter/internal/source/tcphealth"
 )
 
@@ -197,7 +198,7 @@ func (c *Collector) dropsIn(d0, d1 map[tcphealth.DropKey]tcphealth.DropCount, ev
 		if byCookie[ck] == nil {
 			ck = 0 // a socket gone or of no interest: one line per reason
 		}
-		sum[key{c.tracer.ReasonName(k.Reason), link, protoName(k.Proto), ck}] += n
+		sum[key{c.tracer.ReasonName(k.Reason), link, snapshot.ProtoName(k.Proto), ck}] += n
 	}
 	out := make([]Drop, 0, len(sum))
 	for k, n := range sum {
@@ -210,22 +211,6 @@ func (c *Collector) dropsIn(d0, d1 map[tcphealth.DropKey]tcphealth.DropCount, ev
 	}
 	sortDrops(out)
 	return out
-}
-
-func protoName(p uint8) string {
-	switch p {
-	case 0:
-		return ""
-	case 1:
-		return "icmp"
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 58:
-		return "icmpv6"
-	}
-	return strconv.Itoa(int(p))
 }
 
 // reading is one reading of every layer, as Evidence whose counters have

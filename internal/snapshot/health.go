@@ -1,5 +1,7 @@
 package snapshot
 
+import "strconv"
+
 // TCPStats is one TCP connection's health. Gauges and lifetime counters are
 // the kernel's own (struct tcp_sock, read when netmeter reads the sockets,
 // so they cost nothing per packet and include what happened before netmeter
@@ -130,4 +132,30 @@ type Drop struct {
 	Bytes        uint64 `json:"bytes"`
 	DeltaPackets uint64 `json:"delta_packets"` // during the last interval
 	DeltaBytes   uint64 `json:"delta_bytes"`
+}
+
+// ProtoName names an IP protocol number the way Drop.Proto does: "tcp",
+// "udp", "icmp", "icmpv6", …, "" for 0 and "ip-N" for the others.
+func ProtoName(p uint8) string {
+	switch p {
+	case 0:
+		return ""
+	case 1:
+		return "icmp"
+	case 2:
+		return "igmp"
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 47:
+		return "gre"
+	case 58:
+		return "icmpv6"
+	case 132:
+		return "sctp"
+	case 136:
+		return "udplite"
+	}
+	return "ip-" + strconv.Itoa(int(p))
 }
