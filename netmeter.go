@@ -114,10 +114,7 @@ func WithoutEngine() Option {
 func WithEngine(kind string) Option {
 	return func(c *config) error {
 		switch kind {
-		case "ebpf":
-			c.engine = "on"
-			return nil
-		case "auto", "classic", "off":
+		case "auto", "ebpf", "classic", "off":
 			c.engine = kind
 			return nil
 		}
@@ -249,7 +246,7 @@ type Monitor struct {
 
 // New validates the options. It touches no kernel state; Start does.
 func New(opts ...Option) (*Monitor, error) {
-	c := config{interval: DefaultInterval, engine: "on", queueSize: DefaultQueueSize, history: DefaultHistory}
+	c := config{interval: DefaultInterval, engine: "ebpf", queueSize: DefaultQueueSize, history: DefaultHistory}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return nil, err
