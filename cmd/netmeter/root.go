@@ -127,7 +127,7 @@ func (a *app) openLoop(withEngine bool) (*aggregate.Loop, func(), error) {
 	}
 	p, err := pipeline.Open(pc)
 	if err != nil {
-		if mode == "on" {
+		if mode == "ebpf" {
 			err = fmt.Errorf("%w (or run with --engine off for interfaces only)", err)
 		}
 		return nil, nil, err

@@ -115,7 +115,15 @@ var Options = []Option{
 		}},
 	{Flag: "engine", Kind: "string", Default: "auto",
 		Usage: "what measures processes and connections: ebpf (per-socket counters in the kernel; fail without it; 'on' is a synonym), classic (packet capture joined to /proc like nethogs, approximate, one namespace), auto (ebpf when it loads, otherwise classic, saying why), off (interfaces only)",
-		set:   choice(func(c *Config) *string { return &c.Engine }, "auto", "ebpf", "on", "classic", "off")},
+		set: func(c *Config, v string) error {
+			if err := choice(func(c *Config) *string { return &c.Engine }, "auto", "ebpf", "on", "classic", "off")(c, v); err != nil {
+				return err
+			}
+			if c.Engine == "on" {
+				c.Engine = "ebpf" // one name from here on
+			}
+			return nil
+		}},
 	{Flag: "state-file", Kind: "string", Default: "/var/lib/netmeter/state.json",
 		Usage: "where the billing ledger (container traffic per account and period) and the engine's per-socket state are kept; used by the agent and read by 'netmeter ledger'",
 		set:   func(c *Config, v string) error { c.StateFile = v; return nil }},

@@ -233,3 +233,13 @@ func TestAlertsSection(t *testing.T) {
 		}
 	}
 }
+
+// "on", the engine's older name, reads as "ebpf" everywhere after loading.
+func TestEngineOnIsEbpf(t *testing.T) {
+	for _, v := range []string{"on", "ebpf"} {
+		c, err := load(t, []string{"--engine", v}, nil)
+		if err != nil || c.Engine != "ebpf" {
+			t.Errorf("--engine %s: %q, %v; want ebpf", v, c.Engine, err)
+		}
+	}
+}

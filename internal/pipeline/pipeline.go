@@ -248,6 +248,9 @@ func Open(cfg Config) (*Pipeline, error) {
 		}),
 		Log: log.With("component", "iface"),
 	}
+	if cfg.Engine == "on" {
+		cfg.Engine = "ebpf" // the older name
+	}
 	if cfg.Engine == "off" {
 		return p, nil
 	}
@@ -264,7 +267,7 @@ func Open(cfg Config) (*Pipeline, error) {
 		onOwner := func(o engine.Owner) { res.Lookup(int(o.TGID), procfs.StartTicksFromBoottime(o.StartBoottime)) }
 		eng, err = engine.Open(engine.Options{PinPath: cfg.PinPath, OnOwner: onOwner})
 		if err != nil {
-			if cfg.Engine == "on" || cfg.Engine == "ebpf" {
+			if cfg.Engine == "ebpf" {
 				p.Close()
 				return nil, err
 			}
