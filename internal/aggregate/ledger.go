@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netmeter/netmeter/internal/quota"
 	"github.com/netmeter/netmeter/internal/snapshot"
 )
 
@@ -39,15 +40,13 @@ func NewLedger(billingDay int, loc *time.Location) (*Ledger, error) {
 // Period names the billing period t falls in: the month in which it
 // started, as "2006-01".
 func (l *Ledger) Period(t time.Time) string {
-	loc := l.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	t = t.In(loc)
-	if t.Day() < l.BillingDay {
-		t = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc).AddDate(0, -1, 0)
-	}
-	return t.Format("2006-01")
+	return l.PeriodStart(t).Format("2006-01")
+}
+
+// PeriodStart is when the billing period t falls in began: day BillingDay
+// of its month, in Location (UTC if nil).
+func (l *Ledger) PeriodStart(t time.Time) time.Time {
+	return quota.MonthStart(t, l.BillingDay, cmp.Or(l.Location, time.UTC))
 }
 
 // Add books each container's last-interval traffic to its account.

@@ -60,16 +60,8 @@ type Ledger struct {
 
 // LedgerOf returns the ledger's totals of the period now falls in.
 func LedgerOf(l *aggregate.Ledger, now time.Time) *Ledger {
-	loc := l.Location
-	if loc == nil {
-		loc = time.UTC
-	}
 	p := l.Period(now)
-	start, err := time.ParseInLocation("2006-01", p, loc)
-	if err == nil {
-		start = start.AddDate(0, 0, l.BillingDay-1)
-	}
-	return &Ledger{Period: p, Start: start, Entries: l.Entries(p)}
+	return &Ledger{Period: p, Start: l.PeriodStart(now), Entries: l.Entries(p)}
 }
 
 // Exporter is a prometheus.Collector over the latest Update. Update and

@@ -151,11 +151,21 @@ func (p Parsed) Bounds(t time.Time, loc *time.Location) (start, end time.Time) {
 		start = time.Date(y, 1, 1, 0, 0, 0, 0, loc)
 		return start, start.AddDate(1, 0, 0)
 	}
-	start = time.Date(y, m, p.StartDay, 0, 0, 0, 0, loc)
-	if d < p.StartDay {
+	start = MonthStart(t, p.StartDay, loc)
+	return start, start.AddDate(0, 1, 0)
+}
+
+// MonthStart is the start, in loc, of the month-long period t falls in when
+// periods begin on day (1–28) of each month: billing months (quotas and the
+// billing ledger) follow this one rule.
+func MonthStart(t time.Time, day int, loc *time.Location) time.Time {
+	t = t.In(loc)
+	y, m, d := t.Date()
+	start := time.Date(y, m, day, 0, 0, 0, 0, loc)
+	if d < day {
 		start = start.AddDate(0, -1, 0)
 	}
-	return start, start.AddDate(0, 1, 0)
+	return start
 }
 
 // Status of a quota.
