@@ -61,7 +61,7 @@ func (a *app) quotaCheck(w io.Writer, name string, asJSON bool, now time.Time) e
 		return err
 	}
 	defer st.Close()
-	results, err := evalQuotas(st, a.cfg.Quotas, name, a.cfg.Timezone, now)
+	results, err := evalQuotas(st, a.cfg.Quotas, name, now)
 	if err != nil {
 		return err
 	}
@@ -106,19 +106,12 @@ func (a *app) quotaCheck(w io.Writer, name string, asJSON bool, now time.Time) e
 	return nil
 }
 
-// periodUsage sums rx and tx of ents from start to now from the daily
-// table: periods start at midnight in the store's time zone (the same
-// --timezone), so its days cover a period exactly and outlive the hourly
-// retention.
 // evalQuotas computes the state at now of every quota (only the one called
 // name, if not ""), from the period-to-date usage in st. Periods start in
-// the zone tz. A quota or zone the config check let through but that does
-// not parse is a usage error.
-func evalQuotas(st *history.Store, quotas []quota.Quota, name, tz string, now time.Time) ([]quota.Result, error) {
-	loc, err := time.LoadLocation(tz)
-	if err != nil {
-		return nil, usageError{err}
-	}
+// the store's zone (--timezone). A quota the config check let through but
+// that does not parse is a usage error.
+func evalQuotas(st *history.Store, quotas []quota.Quota, name string, now time.Time) ([]quota.Result, error) {
+	loc := st.Location()
 	var results []quota.Result
 	for _, q := range quotas {
 		if name != "" && q.Name != name {
@@ -142,6 +135,10 @@ func evalQuotas(st *history.Store, quotas []quota.Quota, name, tz string, now ti
 	return results, nil
 }
 
+// periodUsage sums rx and tx of ents from start to now from the daily
+// table: periods start at midnight in the store's time zone (the same
+// --timezone), so its days cover a period exactly and outlive the hourly
+// retention.
 func periodUsage(st *history.Store, ents []history.Entity, start, now time.Time) (rx, tx uint64, err error) {
 	rows, err := st.Query(history.Query{Entities: ents, Resolution: history.ResDay, Begin: start, End: now.Add(time.Nanosecond)})
 	if err != nil {

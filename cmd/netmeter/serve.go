@@ -179,9 +179,9 @@ func (a *app) serve(ctx context.Context) error {
 		var quotas []quota.Result
 		lastPoll := time.Now()
 		srv = srv.With(an, st)
-		qs, tz := a.cfg.Quotas, a.cfg.Timezone
+		qs := a.cfg.Quotas
 		srv.WithBilling(func(now time.Time) ([]quota.Result, error) {
-			return evalQuotas(st, qs, "", tz, now)
+			return evalQuotas(st, qs, "", now)
 		}, loop.Ledger)
 		// Bind before collecting: a port in use fails the start, not later.
 		addr, err := srv.Listen()
@@ -206,7 +206,7 @@ func (a *app) serve(ctx context.Context) error {
 			}
 			if len(a.cfg.Quotas) > 0 {
 				if s.Time.Sub(lastQuota) >= 15*time.Second {
-					qs, qerr := evalQuotas(st, a.cfg.Quotas, "", a.cfg.Timezone, s.Time)
+					qs, qerr := evalQuotas(st, a.cfg.Quotas, "", s.Time)
 					if qerr != nil {
 						a.log.Warn("quota usage not evaluated; the last values are kept", "err", qerr)
 					} else {
