@@ -23,10 +23,9 @@ package record
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
+	"github.com/netmeter/netmeter/internal/aggregate"
 	"github.com/netmeter/netmeter/internal/history"
 	"github.com/netmeter/netmeter/internal/snapshot"
 )
@@ -48,7 +47,6 @@ type Recorder struct {
 	opt     Options
 	started bool
 	seen    map[string]bool // interfaces already continued in this run
-	last    time.Time       // last successful write
 	pending map[history.Entity]history.Counters
 	ifState map[string]ifaceState
 }
@@ -76,11 +74,11 @@ func New(st *history.Store, opt Options) (*Recorder, error) {
 		opt.Now = time.Now
 	}
 	if opt.BootID == "" {
-		b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+		b, err := aggregate.BootID()
 		if err != nil {
-			return nil, fmt.Errorf("record: read boot id: %w", err)
+			return nil, fmt.Errorf("record: %w", err)
 		}
-		opt.BootID = strings.TrimSpace(string(b))
+		opt.BootID = b
 	}
 	return &Recorder{st: st, opt: opt, seen: map[string]bool{},
 		pending: map[history.Entity]history.Counters{}, ifState: map[string]ifaceState{}}, nil
@@ -172,7 +170,6 @@ func (r *Recorder) flush(t time.Time) error {
 		return fmt.Errorf("record history (kept in memory, retried next interval): %w", err)
 	}
 	clear(r.pending)
-	r.last = t
 	return nil
 }
 
