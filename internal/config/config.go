@@ -225,14 +225,7 @@ var Options = []Option{
 		}},
 	{Flag: "nft-counters", Kind: "bool", Default: "false",
 		Usage: "also keep nftables named counters of every container's addresses (table inet netmeter, removed at exit) for firewall-level comparison; off by default: netmeter needs no firewall rules",
-		set: func(c *Config, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("%q is not true or false", v)
-			}
-			c.NftCounters = b
-			return nil
-		}},
+		set:   boolOpt(func(c *Config) *bool { return &c.NftCounters })},
 	{Flag: "tcp-health", Kind: "bool", Default: "true",
 		Usage: "load the TCP health hooks: per-connection RTT, windows, retransmissions (fast vs timeout), resets, and the kernel's packet drops with their reasons; nothing runs per data packet",
 		set:   boolOpt(func(c *Config) *bool { return &c.TCPHealth })},
