@@ -122,10 +122,8 @@ over a window by bytes, rate, retransmissions, RTT or drops. Needs root.`,
 			if window <= 0 {
 				return usageError{fmt.Errorf("--window must be positive")}
 			}
-			if probe, err := health.New(health.Config{}); err == nil {
-				if _, err := probe.TopFlows(window, by, 1); err != nil {
-					return usageError{fmt.Errorf("--by: %w", err)}
-				}
+			if err := health.CheckFlowOrder(by); err != nil {
+				return usageError{fmt.Errorf("--by: %w", err)}
 			}
 			w := cmd.OutOrStdout()
 			var approx bool

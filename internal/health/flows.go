@@ -83,6 +83,15 @@ var flowOrders = map[string]func(a, b *Flow) int{
 	"rate":  func(a, b *Flow) int { return cmp.Compare(b.LastRate, a.LastRate) },
 }
 
+// CheckFlowOrder says whether by is a key of TopFlows, naming the keys if
+// not.
+func CheckFlowOrder(by string) error {
+	if _, ok := flowOrders[by]; !ok {
+		return fmt.Errorf("top flows by %q: unknown key; use one of %q", by, slices.Sorted(maps.Keys(flowOrders)))
+	}
+	return nil
+}
+
 // TopFlows returns up to limit flows seen in the last window (every flow
 // when limit ≤ 0), largest first by one key: "bytes" (tx+rx over the
 // window), "retrans" (retransmitted segments), "rtt" (mean RTT), "drops", or
@@ -90,10 +99,10 @@ var flowOrders = map[string]func(a, b *Flow) int{
 // the ID. The window is measured back from the latest snapshot and covers
 // at least its interval and at most the ring.
 func (a *Analyzer) TopFlows(window time.Duration, by string, limit int) ([]Flow, error) {
-	order, ok := flowOrders[by]
-	if !ok {
-		return nil, fmt.Errorf("top flows by %q: unknown key; use one of %q", by, slices.Sorted(maps.Keys(flowOrders)))
+	if err := CheckFlowOrder(by); err != nil {
+		return nil, err
 	}
+	order := flowOrders[by]
 	a.mu.RLock()
 	flows, _ := a.sumFlows(window)
 	a.mu.RUnlock()
