@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	promfs "github.com/prometheus/procfs"
@@ -236,9 +235,7 @@ func (c *Collector) read() (*reading, error) {
 		note(LayerProtocol, "snmp", readSNMP(ev))
 		note(LayerApplication, "tcp sockets", readTCPSockets(ev))
 		note(LayerApplication, "udp sockets", readUDPSockets(ev))
-		if b, err := os.ReadFile("/proc/sys/net/core/somaxconn"); err == nil {
-			ev.Somaxconn, _ = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-		}
+		ev.Somaxconn, _ = readUint("/proc/sys/net/core/somaxconn")
 		return nil
 	})
 	if err != nil {
