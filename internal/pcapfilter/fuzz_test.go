@@ -166,7 +166,7 @@ func programsFor(tcpdump, expr string, lt LinkType) (programSet, error) {
 		prog []bpf.RawInstruction
 		dst  *func([]byte) bool
 	}{{ours, &ps.ours}, {theirs, &ps.libpcap}, {unopt, &ps.libpcapUnoptimised}} {
-		if *m.dst, err = newMatcher(m.prog); err != nil {
+		if *m.dst, err = NewMatcher(m.prog); err != nil {
 			return ps, err
 		}
 	}

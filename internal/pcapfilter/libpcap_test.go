@@ -256,14 +256,14 @@ func compare(tcpdump string, lt LinkType, expr string, packets []corpusPacket) (
 	var them func([]byte) bool
 	if c.libpcapRejectsAll {
 		them = func([]byte) bool { return false }
-	} else if them, err = newMatcher(theirs); err != nil {
+	} else if them, err = NewMatcher(theirs); err != nil {
 		return c, fmt.Errorf("%q on %s: libpcap's program does not load in the VM: %v", expr, lt, err)
 	}
-	themUnopt, err := newMatcher(unoptimised)
+	themUnopt, err := NewMatcher(unoptimised)
 	if err != nil {
 		return c, fmt.Errorf("%q on %s: libpcap's unoptimised program does not load in the VM: %v", expr, lt, err)
 	}
-	us, err := newMatcher(ours)
+	us, err := NewMatcher(ours)
 	if err != nil {
 		return c, fmt.Errorf("%q on %s: our program does not load in the VM: %v", expr, lt, err)
 	}

@@ -144,15 +144,16 @@ func Compile(expr string, linkType LinkType, snaplen uint32) ([]bpf.RawInstructi
 // whether it accepts it (returns non-zero). A program the VM cannot run does
 // not match anything. For tests; the kernel runs the program in production.
 func Match(prog []bpf.RawInstruction, packet []byte) bool {
-	m, err := newMatcher(prog)
+	m, err := NewMatcher(prog)
 	if err != nil {
 		return false
 	}
 	return m(packet)
 }
 
-// newMatcher prepares prog for the VM once, for running it over many packets.
-func newMatcher(prog []bpf.RawInstruction) (func([]byte) bool, error) {
+// NewMatcher prepares prog for golang.org/x/net/bpf's VM once, for running
+// it over many packets in userspace: true when prog accepts the packet.
+func NewMatcher(prog []bpf.RawInstruction) (func([]byte) bool, error) {
 	insns, ok := bpf.Disassemble(prog)
 	if !ok {
 		return nil, errors.New("program has instructions the VM does not know")

@@ -31,10 +31,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
-	"golang.org/x/net/bpf"
 
 	"github.com/netmeter/netmeter/internal/bpfload"
 	"github.com/netmeter/netmeter/internal/pcapfilter"
@@ -156,7 +156,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 			if err != nil {
 				return res, fmt.Errorf("filter %q: %w", o.Filter, err)
 			}
-			if match, err = vmMatcher(prog); err != nil {
+			if match, err = pcapfilter.NewMatcher(prog); err != nil {
 				return res, err
 			}
 		}
@@ -312,7 +312,7 @@ func describeSelection(o Options) string {
 		return "process " + o.Comm
 	case len(o.Pids) == 1:
 		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", o.Pids[0]))
-		return fmt.Sprintf("pid %d (%s)", o.Pids[0], trimNL(string(comm)))
+		return fmt.Sprintf("pid %d (%s)", o.Pids[0], strings.TrimRight(string(comm), "\n "))
 	case len(o.Pids) > 1:
 		return fmt.Sprintf("pids %v", o.Pids)
 	case o.Cgroup != "":
@@ -321,38 +321,6 @@ func describeSelection(o Options) string {
 		return "every local socket"
 	}
 	return "interface " + o.Interface
-}
-
-func trimNL(s string) string {
-	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == ' ') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// vmMatcher runs prog in golang.org/x/net/bpf's VM.
-func vmMatcher(prog []bpf.RawInstruction) (func([]byte) bool, error) {
-	insns, ok := bpf.Disassemble(prog)
-	if !ok {
-		return nil, errors.New("filter program has instructions the VM does not know")
-	}
-	vm, err := bpf.NewVM(insns)
-	if err != nil {
-		return nil, fmt.Errorf("filter program: %w", err)
-	}
-	return func(b []byte) bool {
-		n, err := vm.Run(b)
-		return err == nil && n > 0
-	}, nil
-}
-
-// compileRaw compiles expr for raw IP packets and returns a matcher.
-func compileRaw(expr string) (func([]byte) bool, error) {
-	prog, err := pcapfilter.Compile(expr, pcapfilter.LinkTypeRaw, 0)
-	if err != nil {
-		return nil, err
-	}
-	return vmMatcher(prog)
 }
 
 // ringSize rounds a ring buffer size up to a power of two of at least a

@@ -15,6 +15,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/netmeter/netmeter/internal/bpfload"
+	"github.com/netmeter/netmeter/internal/pcapfilter"
 	"github.com/netmeter/netmeter/internal/pcapng"
 )
 
@@ -160,7 +161,11 @@ func BenchmarkPerPacket(b *testing.B) {
 	if _, err := pw.AddInterface(pcapng.Interface{LinkType: 101}); err != nil {
 		b.Fatal(err)
 	}
-	match, err := compileRaw("tcp or udp port 53")
+	prog, err := pcapfilter.Compile("tcp or udp port 53", pcapfilter.LinkTypeRaw, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	match, err := pcapfilter.NewMatcher(prog)
 	if err != nil {
 		b.Fatal(err)
 	}
