@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -80,7 +79,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	})
 }
 
-func TestSocketInodes(t *testing.T) {
+func TestPidsByName(t *testing.T) {
 	fsys := fstest.MapFS{
 		"proc/42/fd/0": {Data: []byte("/dev/null"), Mode: os.ModeSymlink},
 		"proc/42/fd/3": {Data: []byte("socket:[1234]"), Mode: os.ModeSymlink},
@@ -91,32 +90,10 @@ func TestSocketInodes(t *testing.T) {
 		"proc/43/comm": {Data: []byte("nginx\n")},
 		"proc/44/comm": {Data: []byte("curl\n")},
 	}
-	got, err := socketInodes(fsys, 42)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || !got[1234] || !got[99] {
-		t.Fatalf("inodes %v", got)
-	}
-	if _, err := socketInodes(fsys, 7); err == nil {
-		t.Fatal("missing pid accepted")
-	}
 	pids, err := PidsByName(fsys, "curl")
 	if err != nil || !slices.Equal(pids, []int{42, 44}) {
 		t.Fatalf("PidsByName: %v %v", pids, err)
 	}
-}
-
-func FuzzParseSocketLink(f *testing.F) {
-	for _, s := range []string{"socket:[1]", "socket:[]", "socket:[4294967296]", "pipe:[3]", "socket:[12"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		ino, ok := parseSocketLink(s)
-		if ok && !strings.HasPrefix(s, "socket:[") || ok && !strings.HasSuffix(s, "]") {
-			t.Fatalf("%q parsed as %d", s, ino)
-		}
-	})
 }
 
 // fakeSource replays records as the ring delivers them.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -14,6 +13,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/netmeter/netmeter/internal/attribution/procfs"
 	"github.com/netmeter/netmeter/internal/bpfload"
 )
 
@@ -290,9 +290,11 @@ func commString(c [16]int8) string {
 // socketCookies returns the cookies of the TCP and UDP sockets pid has
 // open, found by inode (/proc/PID/fd) in sock_diag of pid's namespace.
 func socketCookies(pid int) ([]uint64, error) {
-	inodes, err := socketInodes(os.DirFS("/"), pid)
-	if err != nil {
-		return nil, err
+	inodes, err := procfs.NewFS(procfs.DefaultRoot).SocketInodesOf(pid)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no such process %d", pid)
+	} else if err != nil {
+		return nil, fmt.Errorf("read fds of pid %d: %w", pid, err)
 	}
 	if len(inodes) == 0 {
 		return nil, nil
@@ -302,13 +304,10 @@ func socketCookies(pid int) ([]uint64, error) {
 		return nil, fmt.Errorf("list sockets of pid %d: %w", pid, err)
 	}
 	var out []uint64
-	for ino := range inodes {
-		if c, ok := byInode[ino]; ok {
+	for _, ino := range inodes {
+		if c, ok := byInode[uint32(ino)]; ok {
 			out = append(out, c)
 		}
 	}
 	return out, nil
 }
-
-// pidString is strconv.Itoa, named for /proc paths.
-func pidString(pid int) string { return strconv.Itoa(pid) }

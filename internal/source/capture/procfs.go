@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -12,44 +11,6 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
-
-// socketInodes returns the inodes of the sockets pid has open, read from
-// the fd symlinks under proc (a filesystem rooted at /).
-func socketInodes(fsys fs.FS, pid int) (map[uint32]bool, error) {
-	dir := path.Join("proc", pidString(pid), "fd")
-	ents, err := fs.ReadDir(fsys, dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no such process %d", pid)
-		}
-		return nil, fmt.Errorf("read fds of pid %d: %w", pid, err)
-	}
-	out := map[uint32]bool{}
-	for _, e := range ents {
-		target, err := fs.ReadLink(fsys, path.Join(dir, e.Name()))
-		if err != nil {
-			continue // closed meanwhile
-		}
-		if ino, ok := parseSocketLink(target); ok {
-			out[ino] = true
-		}
-	}
-	return out, nil
-}
-
-// parseSocketLink parses an fd link target "socket:[12345]".
-func parseSocketLink(s string) (uint32, bool) {
-	rest, ok := strings.CutPrefix(s, "socket:[")
-	if !ok {
-		return 0, false
-	}
-	rest, ok = strings.CutSuffix(rest, "]")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(rest, 10, 32)
-	return uint32(n), err == nil
-}
 
 // diagCookies lists TCP and UDP sockets (IPv4 and IPv6) of the network
 // namespace at nsPath with sock_diag: inode → socket cookie.
