@@ -24,6 +24,7 @@ type Iface struct {
 	buf, oob []byte
 	drops    uint64
 	received uint64
+	timeout  time.Duration // SO_RCVTIMEO as last set
 }
 
 // OpenIface opens a capture on the interface name in the network namespace
@@ -107,13 +108,15 @@ func (c *Iface) Ifindex() int { return c.ifindex }
 // (unix.EAGAIN) when none arrives before deadline. Data is valid until the
 // next call.
 func (c *Iface) Next(deadline time.Time) (Packet, error) {
-	d := time.Until(deadline)
-	if d < time.Millisecond {
-		d = time.Millisecond
-	}
-	tv := unix.NsecToTimeval(d.Nanoseconds())
-	if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return Packet{}, err
+	// The receive timeout, to the millisecond, is set only when it changes:
+	// callers ask for the same one packet after packet.
+	d := max(time.Until(deadline).Round(time.Millisecond), time.Millisecond)
+	if d != c.timeout {
+		tv := unix.NsecToTimeval(d.Nanoseconds())
+		if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return Packet{}, err
+		}
+		c.timeout = d
 	}
 	for {
 		n, oobn, flags, from, err := unix.Recvmsg(c.fd, c.buf, c.oob, unix.MSG_TRUNC)
