@@ -212,6 +212,12 @@ func StartTicksFromBoottime(ns uint64) uint64 {
 	return ns / uint64(time.Second/userHZ)
 }
 
+// BoottimeFromStartTicks is the inverse of [StartTicksFromBoottime]: a
+// /proc/<pid>/stat start time in clock ticks, as nanoseconds since boot.
+func BoottimeFromStartTicks(ticks uint64) uint64 {
+	return ticks * uint64(time.Second/userHZ)
+}
+
 // parseSocketLink returns the inode of an fd link target "socket:[12345]".
 // It does not allocate.
 func parseSocketLink(b []byte) (uint64, bool) {

@@ -174,6 +174,9 @@ func TestStartTime(t *testing.T) {
 	if got := StartTicksFromBoottime(1234_567_800_000); got != 123456 {
 		t.Errorf("StartTicksFromBoottime = %d, want 123456", got)
 	}
+	if got := BoottimeFromStartTicks(123456); got != 1234_560_000_000 || StartTicksFromBoottime(got) != 123456 {
+		t.Errorf("BoottimeFromStartTicks = %d, want 1234560000000 (and back)", got)
+	}
 }
 
 func TestParseSocketLink(t *testing.T) {

@@ -103,7 +103,7 @@ func (sc *scanner) scan(now time.Time, owned func(inode uint64) bool) ([]sockInf
 		out[i].HasOwner = true
 		out[i].Owner = engine.Owner{
 			TGID: uint32(pid), TID: uint32(pid), UID: out[i].UID, Comm: info.Comm,
-			StartBoottime: info.StartTicks * uint64(10*time.Millisecond),
+			StartBoottime: procfs.BoottimeFromStartTicks(info.StartTicks),
 		}
 		sc.remember(pid)
 	}
