@@ -59,9 +59,12 @@ export function select(id, label, options, value, onchange, extra = {}) {
 }
 
 /** stateBadge shows a health state as text and colour (never colour alone). */
+/** stateClass is a health state's CSS class: bad (degraded: …), ok (healthy) or unknown. */
+export const stateClass = (st) => (st && st.startsWith('degraded') ? 'bad' : st === 'healthy' ? 'ok' : 'unknown');
+
 export function stateBadge(state) {
   const st = state || 'unknown';
-  const cls = st.startsWith('degraded') ? 'bad' : st === 'healthy' ? 'ok' : 'unknown';
+  const cls = stateClass(st);
   const glyph = cls === 'bad' ? '▲' : cls === 'ok' ? '●' : '○';
   return h('span', { class: ['badge', cls], dataset: { state: st } }, h('span', { 'aria-hidden': 'true' }, glyph + ' '), st);
 }

@@ -49,14 +49,7 @@ function find(a, t) {
  */
 export function build(results, { metric = 'rxtx', unit = 'bytes', now = Date.now() / 1000 } = {}) {
   const ts = results.map(times);
-  const total = ts.reduce((a, [s]) => a + s.length, 0);
-  const all = new Float64Array(total);
-  let k = 0;
-  for (const [s] of ts) {
-    all.set(s, k);
-    k += s.length;
-  }
-  const starts = uniq(all);
+  const starts = bucketStarts(results);
   const dangling = [];
   for (const [, e] of ts) for (let i = 0; i < e.length; i++) if (find(starts, e[i]) < 0) dangling.push(e[i]);
   let x = starts;

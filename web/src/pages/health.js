@@ -3,13 +3,12 @@
 // groups: sampled by this page since the dashboard opened).
 import { get, unavailable } from '../api.js';
 import { Chart, lineOptions } from '../charts.js';
-import { h, s, clear, fill, stateBadge, notice } from '../dom.js';
+import { h, s, clear, fill, stateBadge, stateClass, notice } from '../dom.js';
 import * as fmt from '../format.js';
 
 export const title = 'Health';
 
 const rank = (st) => (st && st.startsWith('degraded') ? 0 : st === 'unknown' || !st ? 1 : 2);
-const cls = (st) => (st && st.startsWith('degraded') ? 'bad' : st === 'healthy' ? 'ok' : 'unknown');
 
 function evidenceRows(ev) {
   const vs = (a, b) => `${a} (baseline ${b})`;
@@ -32,7 +31,7 @@ function evidenceRows(ev) {
 function strip(points) {
   const n = points.length;
   const svg = s('svg', { class: 'strip', viewBox: `0 0 ${Math.max(n, 1)} 1`, preserveAspectRatio: 'none', role: 'img', 'aria-label': `State over the last ${n} samples: ${summarize(points)}` });
-  points.forEach((p, i) => svg.append(s('rect', { x: i, y: 0, width: 1.02, height: 1, class: cls(p.state) }, s('title', {}, `${fmt.time(p.t * 1000)}: ${p.state || 'no data'}`))));
+  points.forEach((p, i) => svg.append(s('rect', { x: i, y: 0, width: 1.02, height: 1, class: stateClass(p.state) }, s('title', {}, `${fmt.time(p.t * 1000)}: ${p.state || 'no data'}`))));
   return svg;
 }
 

@@ -4,7 +4,7 @@
 // testable through the DOM.
 import { forceCollide, forceLink, forceManyBody, forceSimulation, forceX, forceY } from 'd3-force';
 import { ApiError, get, unavailable } from '../api.js';
-import { h, s, clear, fill, select, stateBadge, notice } from '../dom.js';
+import { h, s, clear, fill, select, stateBadge, stateClass, notice } from '../dom.js';
 import * as fmt from '../format.js';
 import { table } from '../table.js';
 import { historyEntity } from './top.js';
@@ -15,7 +15,7 @@ const WINDOWS = [['10s', '10 s'], ['30s', '30 s'], ['1m', '1 min'], ['2m', '2 mi
 const MAX_EDGES = [[50, '50'], [100, '100'], [200, '200'], [1000, '1000']];
 const KINDS = [['process', 'Processes'], ['container', 'Containers'], ['other', 'Other']];
 
-const healthClass = (st) => (!st ? 'none' : st.startsWith('degraded') ? 'bad' : st === 'healthy' ? 'ok' : 'unknown');
+const healthClass = (st) => (!st ? 'none' : stateClass(st));
 const total = (x) => (x.tx_bytes || 0) + (x.rx_bytes || 0);
 
 export function mount(root, params, ctx) {
