@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -221,7 +222,7 @@ func (a *app) report(w io.Writer, o reportOpts) error {
 		var rows []history.Row
 		if o.top {
 			out.Resolution = "top"
-			rows, err = st.Top(set.entities, cmpOr(o.limit, 10))
+			rows, err = st.Top(set.entities, cmp.Or(o.limit, 10))
 		} else {
 			rows, err = st.Query(history.Query{Entities: set.entities, Resolution: res, Begin: begin, End: end})
 			if err == nil && o.limit > 0 && len(rows) > o.limit {
@@ -291,13 +292,6 @@ func (a *app) report(w io.Writer, o reportOpts) error {
 	return reportText(w, outs, a.cfg.Units == "bits")
 }
 
-func cmpOr(v, d int) int {
-	if v == 0 {
-		return d
-	}
-	return v
-}
-
 func periodLabel(res string, t time.Time) string {
 	switch res {
 	case "5min", "hour":
@@ -327,9 +321,6 @@ func reportText(w io.Writer, outs []reportOut, bits bool) error {
 		fmt.Fprintln(tw, "PERIOD\tRX\tTX\tTOTAL\tAVG RATE\t")
 		for _, r := range out.Rows {
 			label := periodLabel(out.Resolution, r.Start)
-			if out.Resolution == "top" {
-				label = r.Start.Format("2006-01-02")
-			}
 			if r.Partial {
 				label += " *"
 			}
@@ -391,11 +382,7 @@ func writeReportSVG(path string, outs []reportOut) error {
 	out := outs[0]
 	c := chart.BarChart{Title: fmt.Sprintf("%s %s — %s", out.Set.Kind, strings.Join(out.Set.Names, "+"), out.Resolution)}
 	for _, r := range out.Rows {
-		label := periodLabel(out.Resolution, r.Start)
-		if out.Resolution == "top" {
-			label = r.Start.Format("2006-01-02")
-		}
-		c.Labels = append(c.Labels, label)
+		c.Labels = append(c.Labels, periodLabel(out.Resolution, r.Start))
 		c.Rx = append(c.Rx, r.Rx)
 		c.Tx = append(c.Tx, r.Tx)
 	}

@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -210,44 +211,36 @@ func (r Rule) defaulted() Rule {
 	switch r.Kind {
 	case KindSurge:
 		r.Entities = orDefault(r.Entities, []string{"interface", "program", "container"})
-		r.Direction = cmpOr(r.Direction, "total")
-		r.GrowthPercent = cmpOr(r.GrowthPercent, DefaultSurgeGrowthPercent)
-		r.Window = cmpOr(r.Window, DefaultSurgeWindow)
-		r.MinRate = cmpOr(r.MinRate, DefaultSurgeMinRate)
-		r.MaxEntities = cmpOr(r.MaxEntities, DefaultSurgeMaxEntities)
+		r.Direction = cmp.Or(r.Direction, "total")
+		r.GrowthPercent = cmp.Or(r.GrowthPercent, DefaultSurgeGrowthPercent)
+		r.Window = cmp.Or(r.Window, DefaultSurgeWindow)
+		r.MinRate = cmp.Or(r.MinRate, DefaultSurgeMinRate)
+		r.MaxEntities = cmp.Or(r.MaxEntities, DefaultSurgeMaxEntities)
 	case KindLinkSaturation:
-		r.Direction = cmpOr(r.Direction, "any")
-		r.SharePercent = cmpOr(r.SharePercent, DefaultSaturationSharePercent)
-		r.For = cmpOr(r.For, DefaultSaturationFor)
+		r.Direction = cmp.Or(r.Direction, "any")
+		r.SharePercent = cmp.Or(r.SharePercent, DefaultSaturationSharePercent)
+		r.For = cmp.Or(r.For, DefaultSaturationFor)
 	case KindInterfaceErrors:
-		r.Window = cmpOr(r.Window, DefaultErrorsWindow)
-		r.DropRate = cmpOr(r.DropRate, DefaultErrorsDropRate)
+		r.Window = cmp.Or(r.Window, DefaultErrorsWindow)
+		r.DropRate = cmp.Or(r.DropRate, DefaultErrorsDropRate)
 	case KindQuota:
 		r.Statuses = orDefault(r.Statuses, []string{string(quota.StatusExceeded), string(quota.StatusWarning), string(quota.StatusForecast)})
 	case KindHealth:
 		r.Subjects = orDefault(r.Subjects, []string{"group", "monitor"})
-		r.Intervals = cmpOr(r.Intervals, DefaultHealthIntervals)
+		r.Intervals = cmp.Or(r.Intervals, DefaultHealthIntervals)
 	case KindNewListener, KindNewRemote:
-		r.Warmup = cmpOr(r.Warmup, DefaultAuditWarmup)
-		r.Hold = cmpOr(r.Hold, DefaultAuditHold)
-		r.MaxPrograms = cmpOr(r.MaxPrograms, DefaultAuditMaxPrograms)
+		r.Warmup = cmp.Or(r.Warmup, DefaultAuditWarmup)
+		r.Hold = cmp.Or(r.Hold, DefaultAuditHold)
+		r.MaxPrograms = cmp.Or(r.MaxPrograms, DefaultAuditMaxPrograms)
 		if r.Kind == KindNewListener {
-			r.MaxPerProgram = cmpOr(r.MaxPerProgram, DefaultListenerMaxPerProgram)
+			r.MaxPerProgram = cmp.Or(r.MaxPerProgram, DefaultListenerMaxPerProgram)
 		} else {
-			r.MaxPerProgram = cmpOr(r.MaxPerProgram, DefaultRemoteMaxPerProgram)
-			r.Prefix4 = cmpOr(r.Prefix4, DefaultRemotePrefix4)
-			r.Prefix6 = cmpOr(r.Prefix6, DefaultRemotePrefix6)
+			r.MaxPerProgram = cmp.Or(r.MaxPerProgram, DefaultRemoteMaxPerProgram)
+			r.Prefix4 = cmp.Or(r.Prefix4, DefaultRemotePrefix4)
+			r.Prefix6 = cmp.Or(r.Prefix6, DefaultRemotePrefix6)
 		}
 	}
 	return r
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 func orDefault(v, def []string) []string {
