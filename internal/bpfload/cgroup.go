@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netmeter/netmeter/internal/nsutil"
 )
 
 // ErrNoCgroup2 is returned when no cgroup2 filesystem is mounted.
@@ -48,7 +50,7 @@ func parseCgroup2Mount(r io.Reader) (string, error) {
 		if sep < 5 || sep+1 >= len(fields) || fields[sep+1] != "cgroup2" {
 			continue
 		}
-		mount := unescapeMountinfo(fields[4])
+		mount := nsutil.UnescapeMountinfo(fields[4])
 		if fields[3] == "/" {
 			return mount, nil
 		}
@@ -64,26 +66,6 @@ func parseCgroup2Mount(r io.Reader) (string, error) {
 	}
 	return "", ErrNoCgroup2
 }
-
-// unescapeMountinfo undoes the kernel's octal escapes (\040 for a space,
-// \011, \012, \134) in a mountinfo path.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
 // ResolveCgroup returns the cgroup2 directory to attach to: path itself
 // when it is a directory on a cgroup2 filesystem, or the cgroup2 mount

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netmeter/netmeter/internal/nsutil"
 	"github.com/netmeter/netmeter/internal/testnet"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -245,7 +246,7 @@ func unmountUnder(dir string) {
 		if len(fields) < 5 {
 			continue
 		}
-		mp := testnet.UnescapeMountinfo(fields[4])
+		mp := nsutil.UnescapeMountinfo(fields[4])
 		if mp == dir || strings.HasPrefix(mp, dir+"/") {
 			mps = append(mps, mp)
 		}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/netmeter/netmeter/internal/nsutil"
 )
 
 // mount is one cgroup or cgroup2 line of /proc/<pid>/mountinfo.
@@ -61,8 +63,8 @@ func parseMountinfo(r io.Reader) ([]mount, error) {
 			continue
 		}
 		m := mount{
-			Root:    unescapeMountinfo(pf[3]),
-			Point:   unescapeMountinfo(pf[4]),
+			Root:    nsutil.UnescapeMountinfo(pf[3]),
+			Point:   nsutil.UnescapeMountinfo(pf[4]),
 			Options: strings.Split(pf[5], ","),
 			FSType:  qf[0],
 		}
@@ -76,28 +78,6 @@ func parseMountinfo(r io.Reader) ([]mount, error) {
 	}
 	return mounts, nil
 }
-
-// unescapeMountinfo undoes the octal escapes (\040 for a space, \012, \011,
-// \134) that the kernel writes in mountinfo paths. It is a copy of
-// internal/testnet.UnescapeMountinfo: that package is test support and
-// imports "testing", which the agent binary must not link.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) && s[i+1] <= '3' {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
 // membership is one line of /proc/<pid>/cgroup: the process's cgroup in one
 // hierarchy.

@@ -119,24 +119,6 @@ func TestParseProcCgroupErrors(t *testing.T) {
 	}
 }
 
-func TestUnescapeMountinfo(t *testing.T) {
-	for in, want := range map[string]string{
-		`/plain`:            "/plain",
-		`/a\040b`:           "/a b",
-		`/tab\011nl\012`:    "/tab\tnl\n",
-		`/back\134slash`:    `/back\slash`,
-		`/short\04`:         `/short\04`,
-		`/not\999octal`:     `/not\999octal`,
-		`/overflow\400`:     `/overflow\400`,
-		`/end\`:             `/end\`,
-		`/two\040\040space`: "/two  space",
-	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestLocate(t *testing.T) {
 	for _, tc := range []struct {
 		root, cg, want string
@@ -204,20 +186,6 @@ func FuzzParseProcCgroup(f *testing.F) {
 		}
 		if diff := cmp.Diff(ms, again); diff != "" {
 			t.Fatalf("round trip (-first +second):\n%s", diff)
-		}
-	})
-}
-
-func FuzzUnescapeMountinfo(f *testing.F) {
-	f.Add(`/a\040b`)
-	f.Add(`\134\`)
-	f.Fuzz(func(t *testing.T, in string) {
-		out := unescapeMountinfo(in)
-		if len(out) > len(in) {
-			t.Fatalf("unescapeMountinfo(%q) = %q grew", in, out)
-		}
-		if !strings.Contains(in, `\`) && out != in {
-			t.Fatalf("unescapeMountinfo(%q) = %q changed a string without escapes", in, out)
 		}
 	})
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netmeter/netmeter/internal/nsutil"
 )
 
 // CgroupParent is the directory, under the cgroup2 mount, that holds the
@@ -41,32 +43,13 @@ func parseCgroup2Mount(r io.Reader) (string, error) {
 		}
 		pf, qf := strings.Fields(pre), strings.Fields(post)
 		if len(pf) >= 5 && len(qf) >= 1 && qf[0] == "cgroup2" {
-			return UnescapeMountinfo(pf[4]), nil
+			return nsutil.UnescapeMountinfo(pf[4]), nil
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return "", fmt.Errorf("read mountinfo: %w", err)
 	}
 	return "", errors.New("no cgroup2 mount in /proc/self/mountinfo")
-}
-
-// UnescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func UnescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // Cgroup is a fresh cgroup v2 directory for one test, under
