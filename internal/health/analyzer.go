@@ -3,6 +3,7 @@ package health
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -277,14 +278,7 @@ func pushCapped[T any](s []T, v T, n int) []T {
 // inAll reports whether x is in every set(r) for r in refs.
 func inAll(x int, refs []int, set func(int) []int) bool {
 	for _, r := range refs {
-		found := false
-		for _, y := range set(r) {
-			if y == x {
-				found = true
-				break
-			}
-		}
-		if !found {
+		if !slices.Contains(set(r), x) {
 			return false
 		}
 	}
@@ -299,8 +293,7 @@ func (a *Analyzer) flowFor(ent entity, gname string, gkind groupKind) (f *flowEn
 	if f := a.flows[key]; f != nil {
 		return f, false
 	}
-	counted := gkind == kindUser || gkind == kindDefault
-	if counted && a.groups[gname] == nil && a.userCount >= a.cfg.MaxGroups {
+	if gkind.counted() && a.groups[gname] == nil && a.userCount >= a.cfg.MaxGroups {
 		key, gkind, folded = flowKey{ent.id, GroupOther}, kindOther, true
 	}
 	if f = a.flows[key]; f == nil && a.flowCount >= a.cfg.MaxFlows {
@@ -316,7 +309,7 @@ func (a *Analyzer) flowFor(ent entity, gname string, gkind groupKind) (f *flowEn
 			g.ind = newIndicator(a.cfg.Health)
 		}
 		a.groups[key.group] = g
-		if gkind == kindUser || gkind == kindDefault {
+		if gkind.counted() {
 			a.userCount++
 		}
 	}
@@ -347,7 +340,7 @@ func (a *Analyzer) evict() {
 	for name, g := range a.groups {
 		if g.lastSeq < oldest {
 			delete(a.groups, name)
-			if g.kind == kindUser || g.kind == kindDefault {
+			if g.kind.counted() {
 				a.userCount--
 			}
 		}

@@ -20,6 +20,9 @@ const (
 // evaluated reports whether groups of this kind get a health status.
 func (k groupKind) evaluated() bool { return k == kindUser || k == kindDefault || k == kindLoopback }
 
+// counted says whether groups of this kind count against MaxGroups.
+func (k groupKind) counted() bool { return k == kindUser || k == kindDefault }
+
 type namedPrefix struct {
 	prefix netip.Prefix
 	name   string
