@@ -170,8 +170,7 @@ func (a *app) capture(ctx context.Context, o captureOpts, filter string, stdout,
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "%d packets captured\n%d packets received by filter\n%d packets dropped by kernel (buffer full)\n",
-		res.Written, res.Seen, res.Dropped)
+	fmt.Fprintln(stderr, res) // tcpdump's summary
 	return nil
 }
 

@@ -148,6 +148,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 		ifname   func(int) string
 		snaplen  = o.Snaplen
 	)
+	selDesc := describeSelection(o) // reads /proc/PID/comm: once
 	if kernelSide {
 		// Compile first: a bad filter must fail before anything loads.
 		linkType = pcapfilter.LinkTypeRaw
@@ -190,7 +191,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 			return st.Captured, st.RingFull
 		}
 		ifname = names.name
-		what = describeSelection(o) + ", link-type RAW (IP)"
+		what = selDesc + ", link-type RAW (IP)"
 	} else {
 		c, err := OpenIface(o.Netns, o.Interface, o.Filter, o.Snaplen, o.RingSize)
 		if err != nil {
@@ -216,7 +217,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	desc := "netmeter: " + describeSelection(o)
+	desc := "netmeter: " + selDesc
 	ifaces := map[int]int{} // ifindex → pcapng interface
 	var comments commentCache
 	if o.Ready != nil {
