@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 
 	"github.com/netmeter/netmeter/internal/pcapfilter"
 	"github.com/netmeter/netmeter/internal/source/capture"
@@ -49,10 +48,10 @@ func WithStorePcap(path string) Option {
 	}
 }
 
-// pcapRun is the capture a Monitor runs for WithStorePcap.
+// pcapRun is the capture a Monitor runs for WithStorePcap. res and err are
+// written before done is closed and read only after.
 type pcapRun struct {
 	done chan struct{}
-	mu   sync.Mutex
 	res  capture.Result
 	err  error
 }
@@ -79,9 +78,7 @@ func (m *Monitor) startPcap(ctx context.Context) error {
 		if cerr := f.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
-		r.mu.Lock()
 		r.res, r.err = res, err
-		r.mu.Unlock()
 	}()
 	select {
 	case <-ready:
@@ -104,8 +101,6 @@ func (m *Monitor) stopPcap() error {
 		return nil
 	}
 	<-r.done
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.err != nil {
 		return fmt.Errorf("netmeter: WithStorePcap: %w", r.err)
 	}
@@ -132,7 +127,5 @@ func (m *Monitor) PcapStats() (PcapStats, bool) {
 	default:
 		return PcapStats{}, false
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	return PcapStats{Written: r.res.Written, Dropped: r.res.Dropped}, true
 }
