@@ -229,7 +229,7 @@ func (c *Collector) read() (*reading, error) {
 	}
 	err := nsutil.Do(c.opt.NetnsPath, func() error {
 		note(LayerPhysical, "links", readLinks(r, c.opt.Interface))
-		note(LayerKernel, "qdiscs", readQdiscs(ev, c.opt.Interface))
+		note(LayerKernel, "qdiscs", readQdiscs(r, c.opt.Interface))
 		note(LayerKernel, "netfilter", readNftables(ev))
 		readConntrack(ev)
 		note(LayerProtocol, "snmp", readSNMP(ev))

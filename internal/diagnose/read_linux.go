@@ -211,45 +211,45 @@ func handleString(h uint32) string {
 	return fmt.Sprintf("%x:%x", h>>16, h&0xffff)
 }
 
-func readQdiscs(ev *Evidence, only string) error {
+// readQdiscs lists every qdisc in one dump, naming links from the link dump
+// readLinks just made (r.linkNames).
+func readQdiscs(r *reading, only string) error {
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink: %w", err)
 	}
 	defer h.Close()
-	links, err := h.LinkList()
+	qs, err := h.QdiscList(nil)
 	if err != nil {
-		return fmt.Errorf("list links: %w", err)
+		return fmt.Errorf("list qdiscs: %w", err)
 	}
-	for _, l := range links {
-		name := l.Attrs().Name
-		if only != "" && name != only {
+	for _, q := range qs {
+		a := q.Attrs()
+		name, ok := r.linkNames[a.LinkIndex]
+		if !ok {
+			l, err := h.LinkByIndex(a.LinkIndex)
+			if err != nil {
+				continue // gone since the link dump
+			}
+			name = l.Attrs().Name
+		}
+		if only != "" && name != only || a.Parent == netlink.HANDLE_INGRESS || q.Type() == "noqueue" {
 			continue
 		}
-		qs, err := h.QdiscList(l)
-		if err != nil {
-			return fmt.Errorf("list qdiscs of %s: %w", name, err)
+		e := Qdisc{Link: name, Kind: q.Type(), Handle: handleString(a.Handle), Parent: handleString(a.Parent)}
+		if s := a.Statistics; s != nil {
+			if s.Queue != nil {
+				e.Drops.End, e.Overlimits.End, e.Requeues.End = uint64(s.Queue.Drops), uint64(s.Queue.Overlimits), uint64(s.Queue.Requeues)
+				e.Backlog, e.Qlen = s.Queue.Backlog, s.Queue.Qlen
+			}
+			if s.Basic != nil {
+				e.Packets.End = uint64(s.Basic.Packets)
+			}
 		}
-		for _, q := range qs {
-			a := q.Attrs()
-			if a.Parent == netlink.HANDLE_INGRESS || q.Type() == "noqueue" {
-				continue
-			}
-			e := Qdisc{Link: name, Kind: q.Type(), Handle: handleString(a.Handle), Parent: handleString(a.Parent)}
-			if s := a.Statistics; s != nil {
-				if s.Queue != nil {
-					e.Drops.End, e.Overlimits.End, e.Requeues.End = uint64(s.Queue.Drops), uint64(s.Queue.Overlimits), uint64(s.Queue.Requeues)
-					e.Backlog, e.Qlen = s.Queue.Backlog, s.Queue.Qlen
-				}
-				if s.Basic != nil {
-					e.Packets.End = uint64(s.Basic.Packets)
-				}
-			}
-			if t, ok := q.(*netlink.Tbf); ok {
-				e.RateBps, e.LimitBytes = t.Rate, t.Limit
-			}
-			ev.Qdiscs = append(ev.Qdiscs, e)
+		if t, ok := q.(*netlink.Tbf); ok {
+			e.RateBps, e.LimitBytes = t.Rate, t.Limit
 		}
+		r.ev.Qdiscs = append(r.ev.Qdiscs, e)
 	}
 	return nil
 }
