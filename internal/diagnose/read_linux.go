@@ -17,18 +17,14 @@ import (
 	promfs "github.com/prometheus/procfs"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/netmeter/netmeter/internal/source/iface"
 )
 
 // The readers below run inside nsutil.Do: every socket they open belongs to
 // the diagnosed namespace, and /proc/thread-self/net is its view.
 
 const threadNet = "/proc/thread-self/net/"
-
-var operStates = map[rtnetlink.OperationalState]string{
-	rtnetlink.OperStateUnknown: "unknown", rtnetlink.OperStateNotPresent: "notpresent",
-	rtnetlink.OperStateDown: "down", rtnetlink.OperStateLowerLayerDown: "lowerlayerdown",
-	rtnetlink.OperStateTesting: "testing", rtnetlink.OperStateDormant: "dormant", rtnetlink.OperStateUp: "up",
-}
 
 func readLinks(r *reading, only string) error {
 	c, err := rtnetlink.Dial(nil)
@@ -58,7 +54,7 @@ func readLinks(r *reading, only string) error {
 			continue
 		}
 		l := Link{Name: a.Name, Index: int(m.Index), AdminUp: m.Flags&unix.IFF_UP != 0,
-			Carrier: a.Carrier != nil && *a.Carrier != 0, Oper: operStates[a.OperationalState]}
+			Carrier: a.Carrier != nil && *a.Carrier != 0, Oper: iface.OperStates[a.OperationalState]}
 		switch {
 		case a.Info != nil && a.Info.Kind != "":
 			l.Kind = a.Info.Kind

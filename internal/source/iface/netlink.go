@@ -126,7 +126,9 @@ func (n *Netlink) fillSpeeds(links []Link) {
 	}
 }
 
-var operStates = map[rtnetlink.OperationalState]string{
+// OperStates name the kernel's operational states (IF_OPER_*) as ip-link
+// does, in lower case.
+var OperStates = map[rtnetlink.OperationalState]string{
 	rtnetlink.OperStateUnknown:        "unknown",
 	rtnetlink.OperStateNotPresent:     "notpresent",
 	rtnetlink.OperStateDown:           "down",
@@ -145,7 +147,7 @@ func fromMessage(m *rtnetlink.LinkMessage) Link {
 	l.Name = a.Name
 	l.MTU = int(a.MTU)
 	l.Qdisc = a.QueueDisc
-	l.OperState = operStates[a.OperationalState]
+	l.OperState = OperStates[a.OperationalState]
 	if l.OperState == "" {
 		l.OperState = fmt.Sprintf("state%d", a.OperationalState)
 	}
