@@ -122,6 +122,7 @@ type Flows struct {
 	addrNetns  map[netip.Addr]uint64 // local address → its namespace
 	containers []snapshot.Container
 
+	procCtrs   map[int]string // ProcessContainers of the latest reading, built on first use
 	inodeOwner map[uint64]int // socket inode → pid, from the last scan
 	lastScan   time.Time
 	dropped    uint64 // connections not tracked because MaxConnections was reached
@@ -183,6 +184,7 @@ var tcpStates = [...]string{"", "established", "syn_sent", "syn_recv", "fin_wait
 // Observe accounts one engine reading taken at now and returns the
 // processes, connections and unattributed buckets as of now.
 func (f *Flows) Observe(now time.Time, r engine.Reading) ([]snapshot.Process, []snapshot.Connection, []snapshot.Bucket) {
+	f.procCtrs = nil
 	for _, p := range f.procs {
 		p.delta, p.sockets = snapshot.Traffic{}, 0
 	}
@@ -620,28 +622,30 @@ func (f *Flows) SocketOwner(cookie uint64) (pid int, comm, ctr string, ok bool) 
 	if e == nil {
 		return 0, "", "", false
 	}
-	if e.ctr.ID != "" {
-		ctr = e.ctr.ID
-		if c := f.ctrs[e.ctr.ID]; c != nil && c.snap.Name != "" {
-			ctr = c.snap.Name
-		}
+	return int(e.owner.tgid), e.comm, f.ctrName(e.ctr.ID), true
+}
+
+// ctrName is container id's name, or the id while it has none ("" for "").
+func (f *Flows) ctrName(id string) string {
+	if c := f.ctrs[id]; c != nil && c.snap.Name != "" {
+		return c.snap.Name
 	}
-	return int(e.owner.tgid), e.comm, ctr, true
+	return id
 }
 
 // ProcessContainers maps the pid of every tracked process that lives in a
-// container to the container's name (or id).
+// container to the container's name (or id). It is built once per reading
+// and shared: callers must not modify it.
 func (f *Flows) ProcessContainers() map[int]string {
+	if f.procCtrs != nil {
+		return f.procCtrs
+	}
 	out := map[int]string{}
 	for k, p := range f.procs {
-		if p.ctr.ID == "" {
-			continue
+		if p.ctr.ID != "" {
+			out[int(k.tgid)] = f.ctrName(p.ctr.ID)
 		}
-		name := p.ctr.ID
-		if c := f.ctrs[p.ctr.ID]; c != nil && c.snap.Name != "" {
-			name = c.snap.Name
-		}
-		out[int(k.tgid)] = name
 	}
+	f.procCtrs = out
 	return out
 }
