@@ -81,10 +81,30 @@ func (s *syncBuffer) String() string {
 
 // startNfcapd starts nfcapd (1.7's flags: -b host -p port -w dir -t
 // rotation) on a free UDP port of 127.0.0.1 and waits until it is bound.
+//
+// Its readiness probe (binding the port itself) can hold the port just when
+// nfcapd binds, and another package's test may take a port between the probe
+// that picked it and nfcapd: then nfcapd exits with "Address already in use"
+// and is started again on a new port.
 func startNfcapd(t testing.TB) *collectorProc {
 	t.Helper()
 	nfcapd, nfdump := requireNfdump(t)
-	c := &collectorProc{t: t, nfdump: nfdump, dir: t.TempDir(), done: make(chan error, 1)}
+	for attempt := 1; ; attempt++ {
+		c, inUse := tryNfcapd(t, nfcapd, nfdump)
+		if !inUse || attempt == 5 {
+			if inUse {
+				t.Fatalf("nfcapd: every port tried was in use:\n%s", c.out.String())
+			}
+			return c
+		}
+	}
+}
+
+// tryNfcapd starts nfcapd once; inUse says it exited because its port was
+// taken.
+func tryNfcapd(t testing.TB, nfcapd, nfdump string) (c *collectorProc, inUse bool) {
+	t.Helper()
+	c = &collectorProc{t: t, nfdump: nfdump, dir: t.TempDir(), done: make(chan error, 1)}
 	probe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +137,9 @@ func startNfcapd(t testing.TB) *collectorProc {
 		select {
 		case err := <-c.done:
 			c.exited = true
+			if strings.Contains(c.out.String(), "Address already in use") {
+				return c, true
+			}
 			t.Fatalf("nfcapd exited before binding %s: %v\n%s", c.addr, err, c.out.String())
 		default:
 		}
@@ -125,7 +148,7 @@ func startNfcapd(t testing.TB) *collectorProc {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return c
+	return c, false
 }
 
 // stop ends nfcapd with SIGTERM, which makes it write its capture file, and
