@@ -205,6 +205,19 @@ func TestProcessAttributionExact(t *testing.T) {
 			t.Logf("client pid %d %q: %+v", cp.PID, cp.Comm, cp.Total)
 			t.Logf("server pid %d %q: %+v", sp.PID, sp.Comm, sp.Total)
 			t.Logf("unattributed: %+v", un)
+			for _, b := range r.bkts {
+				if b.Total != (snapshot.Traffic{}) {
+					t.Logf("  bucket %q cgroup %d: %+v", b.Name, b.CgroupID, b.Total)
+				}
+			}
+			if sp.Total.RxPayload != uint64(got.Bytes) {
+				// Which of the server's connections lost bytes, and how.
+				for _, c := range r.conns {
+					if c.Owner.PID != sp.PID && c.Local.Port != 0 && c.Total.RxPayload > 0 && c.Owner.PID != cp.PID {
+						t.Logf("  connection without the server as owner: %+v", c)
+					}
+				}
+			}
 			if cp.PID == 0 || sp.PID == 0 {
 				t.Fatalf("client or server missing from processes: %+v", r.last)
 			}
